@@ -1,0 +1,147 @@
+// The only place (with cpprest_server.cpp) that includes cpprestsdk.
+#include <cpprest/http_client.h>
+
+#include <boost/asio/ssl.hpp>
+#include <mutex>
+#include <unordered_map>
+
+#include "clients/http/http.h"
+
+namespace rollouts::http {
+namespace {
+
+namespace ws = web::http;
+namespace wc = web::http::client;
+
+ws::method ToCpprest(Method m) {
+  switch (m) {
+    case Method::kGet: return ws::methods::GET;
+    case Method::kPut: return ws::methods::PUT;
+    case Method::kPost: return ws::methods::POST;
+    case Method::kDelete: return ws::methods::DEL;
+    case Method::kHead: return ws::methods::HEAD;
+  }
+  return ws::methods::GET;
+}
+
+bool LooksLikeTls(const std::string& what) {
+  for (const char* needle : {"ssl", "SSL", "certificate", "handshake", "tls", "TLS"}) {
+    if (what.find(needle) != std::string::npos) return true;
+  }
+  return false;
+}
+
+Error Classify(const std::error_code& code, const std::string& what) {
+  if (code == std::errc::timed_out || what.find("timed out") != std::string::npos) {
+    return {ErrorKind::kTimeout, what};
+  }
+  if (LooksLikeTls(what) || std::string(code.category().name()).find("ssl") != std::string::npos) {
+    return {ErrorKind::kTls, what};
+  }
+  if (code == std::errc::connection_refused || code == std::errc::connection_reset ||
+      code == std::errc::host_unreachable || code == std::errc::network_unreachable ||
+      code == std::errc::connection_aborted || code == std::errc::broken_pipe ||
+      what.find("resolve") != std::string::npos || what.find("connect") != std::string::npos) {
+    return {ErrorKind::kConnect, what};
+  }
+  return {ErrorKind::kProtocol, what};
+}
+
+class CpprestClient final : public Client {
+ public:
+  explicit CpprestClient(ClientOptions options) : options_(std::move(options)) {}
+
+  Result Send(const Request& request) override {
+    if (request.cancel && request.cancel->cancelled()) {
+      return Error{ErrorKind::kCancelled, "request cancelled before it was sent"};
+    }
+    wc::http_client& client = ClientFor(request.timeout);
+    ws::http_request req(ToCpprest(request.method));
+    req.set_request_uri(web::uri(request.target));
+    if (!request.body.empty() || request.method == Method::kPut ||
+        request.method == Method::kPost) {
+      req.set_body(std::vector<unsigned char>(request.body.begin(), request.body.end()));
+      req.headers().remove(ws::header_names::content_type);
+    }
+    for (const auto& [name, value] : request.headers) req.headers().add(name, value);
+
+    pplx::cancellation_token_source cts;
+    int sub = -1;
+    if (request.cancel) sub = request.cancel->Subscribe([&cts] { cts.cancel(); });
+    struct Unsub {
+      const Request& r;
+      int id;
+      ~Unsub() {
+        if (r.cancel && id >= 0) r.cancel->Unsubscribe(id);
+      }
+    } unsub{request, sub};
+
+    try {
+      ws::http_response resp = client.request(req, cts.get_token()).get();
+      Response out;
+      out.status = resp.status_code();
+      for (const auto& [name, value] : resp.headers()) out.headers.emplace(name, value);
+      if (request.method != Method::kHead) {
+        std::vector<unsigned char> bytes = resp.extract_vector().get();
+        out.body.assign(bytes.begin(), bytes.end());
+      }
+      return out;
+    } catch (const pplx::task_canceled&) {
+      return Error{ErrorKind::kCancelled, "request cancelled"};
+    } catch (const ws::http_exception& e) {
+      if (request.cancel && request.cancel->cancelled()) {
+        return Error{ErrorKind::kCancelled, "request cancelled"};
+      }
+      return Classify(e.error_code(), e.what());
+    } catch (const std::exception& e) {
+      return Error{ErrorKind::kProtocol, e.what()};
+    }
+  }
+
+ private:
+  // cpprestsdk fixes the timeout per http_client, and blocking queries need long ones:
+  // keep one client (and its connection pool) per distinct timeout.
+  wc::http_client& ClientFor(std::chrono::milliseconds timeout) {
+    std::lock_guard lock(mu_);
+    auto it = clients_.find(timeout.count());
+    if (it != clients_.end()) return *it->second;
+    wc::http_client_config cfg;
+    cfg.set_timeout(timeout);
+    const TlsConfig& tls = options_.tls;
+    bool own_name_check = !tls.server_name.empty() && !tls.insecure_skip_verify;
+    // cpprestsdk checks the certificate name against the URL host; to check another
+    // name (server_name) we switch its check off and install our own on the context.
+    cfg.set_validate_certificates(!tls.insecure_skip_verify && !own_name_check);
+    if (!tls.ca_file.empty() || !tls.cert_file.empty() || own_name_check) {
+      TlsConfig copy = tls;
+      cfg.set_ssl_context_callback([copy, own_name_check](boost::asio::ssl::context& ctx) {
+        if (!copy.ca_file.empty()) ctx.load_verify_file(copy.ca_file);
+        if (!copy.cert_file.empty()) ctx.use_certificate_chain_file(copy.cert_file);
+        if (!copy.key_file.empty()) {
+          ctx.use_private_key_file(copy.key_file, boost::asio::ssl::context::pem);
+        }
+        if (own_name_check) {
+          ctx.set_verify_mode(boost::asio::ssl::verify_peer |
+                              boost::asio::ssl::verify_fail_if_no_peer_cert);
+          ctx.set_verify_callback(boost::asio::ssl::host_name_verification(copy.server_name));
+        }
+      });
+    }
+    auto client = std::make_unique<wc::http_client>(web::uri(options_.base_url), cfg);
+    auto& ref = *client;
+    clients_.emplace(timeout.count(), std::move(client));
+    return ref;
+  }
+
+  ClientOptions options_;
+  std::mutex mu_;
+  std::unordered_map<int64_t, std::unique_ptr<wc::http_client>> clients_;
+};
+
+}  // namespace
+
+std::unique_ptr<Client> MakeClient(const ClientOptions& options) {
+  return std::make_unique<CpprestClient>(options);
+}
+
+}  // namespace rollouts::http
