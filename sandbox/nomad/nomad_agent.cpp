@@ -1,0 +1,1 @@
+#include "sandbox/nomad/nomad_agent.h"
