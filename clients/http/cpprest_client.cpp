@@ -15,11 +15,16 @@ namespace wc = web::http::client;
 
 ws::method ToCpprest(Method m) {
   switch (m) {
-    case Method::kGet: return ws::methods::GET;
-    case Method::kPut: return ws::methods::PUT;
-    case Method::kPost: return ws::methods::POST;
-    case Method::kDelete: return ws::methods::DEL;
-    case Method::kHead: return ws::methods::HEAD;
+    case Method::kGet:
+      return ws::methods::GET;
+    case Method::kPut:
+      return ws::methods::PUT;
+    case Method::kPost:
+      return ws::methods::POST;
+    case Method::kDelete:
+      return ws::methods::DEL;
+    case Method::kHead:
+      return ws::methods::HEAD;
   }
   return ws::methods::GET;
 }
@@ -55,7 +60,9 @@ class CpprestClient final : public Client {
     if (request.cancel && request.cancel->cancelled()) {
       return Error{ErrorKind::kCancelled, "request cancelled before it was sent"};
     }
-    wc::http_client& client = ClientFor(request.timeout);
+    // A zero timeout is an unset one (aggregate-initialised requests), not "fail now".
+    auto timeout = request.timeout.count() > 0 ? request.timeout : std::chrono::seconds(30);
+    wc::http_client& client = ClientFor(timeout);
     ws::http_request req(ToCpprest(request.method));
     req.set_request_uri(web::uri(request.target));
     if (!request.body.empty() || request.method == Method::kPut ||

@@ -135,8 +135,8 @@ std::unique_ptr<Server> StartServer(const ServerOptions& options, Handler handle
       if (options.port != 0) break;
     }
   }
-  throw std::runtime_error("cannot listen on " + options.host + ":" +
-                           std::to_string(options.port) + ": " + last_error);
+  throw std::runtime_error("cannot listen on " + options.host + ":" + std::to_string(options.port) +
+                           ": " + last_error);
 }
 
 }  // namespace rollouts::http

@@ -6,11 +6,16 @@ namespace rollouts::http {
 
 std::string_view MethodName(Method m) {
   switch (m) {
-    case Method::kGet: return "GET";
-    case Method::kPut: return "PUT";
-    case Method::kPost: return "POST";
-    case Method::kDelete: return "DELETE";
-    case Method::kHead: return "HEAD";
+    case Method::kGet:
+      return "GET";
+    case Method::kPut:
+      return "PUT";
+    case Method::kPost:
+      return "POST";
+    case Method::kDelete:
+      return "DELETE";
+    case Method::kHead:
+      return "HEAD";
   }
   return "GET";
 }
@@ -34,11 +39,16 @@ std::optional<std::string> Response::Header(const std::string& name) const {
 
 std::string_view ErrorKindName(ErrorKind k) {
   switch (k) {
-    case ErrorKind::kConnect: return "connect";
-    case ErrorKind::kTimeout: return "timeout";
-    case ErrorKind::kTls: return "tls";
-    case ErrorKind::kCancelled: return "cancelled";
-    case ErrorKind::kProtocol: return "protocol";
+    case ErrorKind::kConnect:
+      return "connect";
+    case ErrorKind::kTimeout:
+      return "timeout";
+    case ErrorKind::kTls:
+      return "tls";
+    case ErrorKind::kCancelled:
+      return "cancelled";
+    case ErrorKind::kProtocol:
+      return "protocol";
   }
   return "protocol";
 }

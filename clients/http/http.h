@@ -31,8 +31,8 @@ struct Request {
   std::string target;
   Headers headers;
   std::string body;
-  std::chrono::milliseconds timeout{std::chrono::seconds(30)};
-  std::shared_ptr<CancelToken> cancel;  // optional
+  std::chrono::milliseconds timeout{std::chrono::seconds(30)};  // <= 0 means 30s
+  std::shared_ptr<CancelToken> cancel;                          // optional
 };
 
 struct Response {

@@ -31,7 +31,8 @@ bool ShouldRetry(Safety safety, const Result& result) {
   if (!result.ok()) {
     ErrorKind k = result.error().kind;
     if (k == ErrorKind::kCancelled || k == ErrorKind::kTls) return false;
-    if (safety == Safety::kGuardedWrite) return k == ErrorKind::kConnect || k == ErrorKind::kTimeout;
+    if (safety == Safety::kGuardedWrite)
+      return k == ErrorKind::kConnect || k == ErrorKind::kTimeout;
     return true;
   }
   int s = result.response().status;
