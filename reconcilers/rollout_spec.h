@@ -5,11 +5,10 @@
 
 #include <chrono>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace rollouts::reconcilers {
 
@@ -45,9 +44,9 @@ struct HealthSpec {
 struct ProbeSpec {
   std::string path = "/healthz";
   int requests = 100;
-  double max_error_rate = 0.0;                    // fraction, 0..1
-  std::optional<Duration> max_p99_latency;        // none = no latency gate
-  Duration timeout{std::chrono::seconds(2)};      // per request
+  double max_error_rate = 0.0;                // fraction, 0..1
+  std::optional<Duration> max_p99_latency;    // none = no latency gate
+  Duration timeout{std::chrono::seconds(2)};  // per request
 };
 
 struct MetricSpec {
@@ -59,9 +58,9 @@ struct MetricSpec {
 
 struct AnalysisSpec {
   Duration interval{std::chrono::seconds(10)};
-  int count = 1;              // measurements to take
-  int failure_limit = 0;      // failed measurements tolerated
-  int inconclusive_limit = 0; // inconclusive measurements tolerated
+  int count = 1;               // measurements to take
+  int failure_limit = 0;       // failed measurements tolerated
+  int inconclusive_limit = 0;  // inconclusive measurements tolerated
   std::optional<ProbeSpec> probe;
   std::vector<MetricSpec> metrics;
 };

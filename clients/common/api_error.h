@@ -25,9 +25,9 @@ const char* ApiErrorKindName(ApiErrorKind k);
 
 struct ApiError {
   ApiErrorKind kind = ApiErrorKind::kTransport;
-  int status = 0;           // HTTP status, 0 for transport errors
-  std::string endpoint;     // e.g. "PUT /v1/kv/rollouts/status/hello" (no query secrets)
-  std::string message;      // the agent's text or ours; never contains a token
+  int status = 0;        // HTTP status, 0 for transport errors
+  std::string endpoint;  // e.g. "PUT /v1/kv/rollouts/status/hello" (no query secrets)
+  std::string message;   // the agent's text or ours; never contains a token
 
   std::string ToString() const;
 };
@@ -36,7 +36,7 @@ struct ApiError {
 template <typename T>
 class ApiResult {
  public:
-  ApiResult(T value) : v_(std::move(value)) {}       // NOLINT(google-explicit-constructor)
+  ApiResult(T value) : v_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
   ApiResult(ApiError error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
