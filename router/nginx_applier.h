@@ -1,0 +1,53 @@
+// Installs a rendered routes file into a running nginx without ever leaving it on a
+// broken config: write atomically, `nginx -t`, reload only on success, and put the old
+// file back (and report nginx's words) when the test fails.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace rollouts::router {
+
+// Runs a command and collects its combined output; tests replace it.
+class CommandRunner {
+ public:
+  virtual ~CommandRunner() = default;
+  // Returns the exit status (-1 if it could not start).
+  virtual int Run(const std::vector<std::string>& argv, std::string* output) = 0;
+};
+
+class ProcessRunner final : public CommandRunner {
+ public:
+  int Run(const std::vector<std::string>& argv, std::string* output) override;
+};
+
+struct NginxSetup {
+  std::string nginx_bin = "/usr/sbin/nginx";
+  std::string main_conf;    // -c
+  std::string prefix;       // -p (empty = nginx's default)
+  std::string routes_file;  // included by main_conf; rewritten by Apply
+};
+
+struct ApplyResult {
+  enum class Outcome { kUnchanged, kReloaded, kRejected, kReloadFailed } outcome;
+  std::string message;  // nginx's output on failure
+};
+
+class NginxApplier {
+ public:
+  NginxApplier(NginxSetup setup, CommandRunner& runner);
+  ApplyResult Apply(const std::string& routes);
+
+ private:
+  std::vector<std::string> NginxArgs(std::vector<std::string> extra) const;
+
+  NginxSetup setup_;
+  CommandRunner& runner_;
+};
+
+// Writes content to path via a temporary file in the same folder + fsync + rename, so a
+// reader sees the old file or the new one, never half of one.
+void WriteFileAtomically(const std::string& path, const std::string& content);
+std::string ReadFileOrEmpty(const std::string& path);
+
+}  // namespace rollouts::router
