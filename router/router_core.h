@@ -1,0 +1,70 @@
+// The router's state machine without threads or sockets: it is fed Consul's view of each
+// managed service and the Active version each Rollout declares, renders the nginx routes,
+// installs them through NginxApplier and builds the report the router publishes to
+// <prefix>routers/<id> (what it applied, so the controller can wait for convergence).
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "router/nginx_applier.h"
+#include "router/nginx_config.h"
+#include "router/upstream_selection.h"
+
+namespace rollouts::router {
+
+struct RoutedService {
+  std::string service;         // Consul service name
+  std::string rollout;         // Rollout name (status key); defaults to the service name
+  std::string listen;          // live traffic, "127.0.0.1:8080"
+  std::string preview_listen;  // standby preview; empty = none
+  std::string active_tag = "active";
+  std::string standby_tag = "standby";
+};
+
+struct SyncOutcome {
+  ApplyResult apply;
+  bool report_changed = false;
+};
+
+class RouterCore {
+ public:
+  RouterCore(std::string router_id, std::vector<RoutedService> services, NginxApplier& applier);
+
+  // Consul's health view of one service (already converted, see ToInstances).
+  void SetInstances(const std::string& service, std::vector<Instance> instances,
+                    uint64_t consul_index);
+  // activeVersion from rollouts/status/<rollout>; nullopt when there is no status yet.
+  void SetDeclaredVersion(const std::string& rollout, std::optional<std::string> version);
+
+  // Re-selects, renders, applies. Only after nginx accepted and reloaded the routes does
+  // the report claim the new versions.
+  SyncOutcome Sync(std::chrono::system_clock::time_point now);
+
+  // {"id":..., "services": {svc: {"version","backends","consulIndex","appliedAt",
+  //  "keptLastGood","reason"}}, "lastError": ...}
+  const nlohmann::json& report() const { return report_; }
+  const std::vector<RoutedService>& services() const { return services_; }
+  // The backends of the last applied live upstream of a service.
+  std::vector<Backend> AppliedBackends(const std::string& service) const;
+
+ private:
+  struct ServiceState {
+    std::vector<Instance> instances;
+    uint64_t consul_index = 0;
+    Selection applied;  // last good selection that nginx runs
+  };
+
+  std::string id_;
+  std::vector<RoutedService> services_;
+  NginxApplier& applier_;
+  std::map<std::string, ServiceState> state_;                   // by service
+  std::map<std::string, std::optional<std::string>> declared_;  // by rollout
+  nlohmann::json report_;
+};
+
+}  // namespace rollouts::router

@@ -1,0 +1,143 @@
+// rollout-router: keeps an nginx in line with Consul health and the Active version each
+// Rollout declares. See router_runner.h for what it watches and router_core.h for the
+// selection and reporting rules.
+#include <glog/logging.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <thread>
+
+#include "clients/common/agent_config.h"
+#include "clients/consul/consul_client.h"
+#include "router/router_runner.h"
+
+namespace {
+
+using rollouts::router::RoutedService;
+
+// "hello=127.0.0.1:8080,preview=127.0.0.1:8081,rollout=hello,active-tag=active"
+RoutedService ParseServiceFlag(const std::string& flag) {
+  RoutedService s;
+  size_t eq = flag.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    throw CLI::ValidationError("--service",
+                               "want NAME=LISTEN[,preview=LISTEN]..., got '" + flag + "'");
+  }
+  s.service = flag.substr(0, eq);
+  std::string rest = flag.substr(eq + 1);
+  size_t start = 0;
+  bool first = true;
+  while (start <= rest.size()) {
+    size_t comma = rest.find(',', start);
+    std::string part =
+        rest.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (first) {
+      s.listen = part;
+      first = false;
+    } else {
+      size_t e = part.find('=');
+      std::string key = part.substr(0, e);
+      std::string value = e == std::string::npos ? "" : part.substr(e + 1);
+      if (key == "preview") {
+        s.preview_listen = value;
+      } else if (key == "rollout") {
+        s.rollout = value;
+      } else if (key == "active-tag") {
+        s.active_tag = value;
+      } else if (key == "standby-tag") {
+        s.standby_tag = value;
+      } else {
+        throw CLI::ValidationError("--service", "unknown option '" + key + "' in '" + flag + "'");
+      }
+    }
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  if (s.listen.empty()) throw CLI::ValidationError("--service", "missing LISTEN in '" + flag + "'");
+  return s;
+}
+
+std::shared_ptr<rollouts::http::CancelToken> g_stop;
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  google::InitGoogleLogging(argv[0]);
+  FLAGS_logtostderr = true;
+  CLI::App app{"rollout-router - renders nginx upstreams from Consul health and Rollout status"};
+  app.set_version_flag("--version", std::string("rollout-router ") + ROLLOUTS_VERSION);
+  std::string consul_addr, kv_prefix = "rollouts/", id;
+  std::vector<std::string> service_flags;
+  rollouts::router::NginxSetup nginx;
+  int session_ttl_s = 10;
+  app.add_option("--consul-addr", consul_addr,
+                 "Consul address (default: CONSUL_HTTP_ADDR or 127.0.0.1:8500)");
+  app.add_option("--kv-prefix", kv_prefix, "KV prefix of the Rollout keys")->capture_default_str();
+  app.add_option("--id", id, "router id in <prefix>routers/<id> (default: hostname-pid)");
+  app.add_option("--service", service_flags,
+                 "NAME=LISTEN[,preview=LISTEN][,rollout=NAME][,active-tag=T][,standby-tag=T]")
+      ->required();
+  app.add_option("--nginx-bin", nginx.nginx_bin, "nginx binary")->capture_default_str();
+  app.add_option("--nginx-conf", nginx.main_conf, "nginx main config (-c)")->required();
+  app.add_option("--nginx-prefix", nginx.prefix, "nginx prefix (-p)");
+  app.add_option("--routes-file", nginx.routes_file, "routes file included by the main config")
+      ->required();
+  app.add_option("--session-ttl", session_ttl_s, "report session TTL in seconds (>= 10)")
+      ->check(CLI::Range(10, 86400))
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  std::vector<RoutedService> services;
+  try {
+    for (const auto& f : service_flags) services.push_back(ParseServiceFlag(f));
+  } catch (const CLI::Error& e) {
+    return app.exit(e);
+  }
+  if (!kv_prefix.empty() && kv_prefix.back() != '/') kv_prefix += '/';
+  if (id.empty()) {
+    char host[256] = {0};
+    ::gethostname(host, sizeof host - 1);
+    id = std::string(host) + "-" + std::to_string(::getpid());
+  }
+
+  rollouts::clients::AgentConfig config;
+  try {
+    config = rollouts::clients::ConsulConfigFromEnv(rollouts::clients::ProcessEnv());
+    if (!consul_addr.empty())
+      config.base_url = rollouts::clients::NormalizeAddress(consul_addr, "http");
+  } catch (const std::exception& e) {
+    std::cerr << "rollout-router: " << e.what() << "\n";
+    return 2;
+  }
+  rollouts::consul::HttpConsulClient consul(config);
+  rollouts::router::ProcessRunner runner;
+  rollouts::router::NginxApplier applier(nginx, runner);
+  rollouts::router::RouterCore core(id, services, applier);
+  rollouts::router::RouterRunnerOptions options;
+  options.kv_prefix = kv_prefix;
+  options.router_id = id;
+  options.session_ttl = std::chrono::seconds(session_ttl_s);
+
+  g_stop = std::make_shared<rollouts::http::CancelToken>();
+  // Signals are taken synchronously by a thread (sigwait), not in a handler, so stopping
+  // can run ordinary code (cancel blocking queries, destroy the session).
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread signals([&set] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    LOG(INFO) << "signal " << sig << ": stopping";
+    g_stop->Cancel();
+  });
+  signals.detach();
+
+  LOG(INFO) << "rollout-router " << id << " watching " << services.size() << " service(s) via "
+            << config.base_url;
+  rollouts::router::RouterRunner(consul, core, options).Run(g_stop);
+  return 0;
+}

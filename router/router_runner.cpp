@@ -1,0 +1,229 @@
+#include "router/router_runner.h"
+
+#include <glog/logging.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "clients/consul/blocking.h"
+#include "clients/http/http.h"
+
+namespace rollouts::router {
+
+std::vector<Instance> ToInstances(const std::vector<consul::ServiceEntry>& entries) {
+  std::vector<Instance> out;
+  out.reserve(entries.size());
+  for (const auto& e : entries) {
+    Instance i;
+    i.id = e.service.id;
+    i.address = consul::ServiceAddress(e);
+    i.port = e.service.port;
+    i.tags = e.service.tags;
+    auto v = e.service.meta.find("version");
+    if (v != e.service.meta.end()) i.version = v->second;
+    i.ready = consul::IsReady(e);
+    out.push_back(std::move(i));
+  }
+  return out;
+}
+
+RouterRunner::RouterRunner(consul::ConsulClient& consul, RouterCore& core,
+                           RouterRunnerOptions options)
+    : consul_(consul), core_(core), options_(std::move(options)) {}
+
+namespace {
+
+// Asks nginx, through the live listener, which upstream answered (the X-Upstream header
+// our routes add) until it is one of `want`: then the new workers are serving.
+bool NginxServes(const std::string& listen, const std::string& host,
+                 const std::vector<Backend>& want, std::chrono::milliseconds timeout,
+                 const http::CancelToken& stop) {
+  if (want.empty()) return true;
+  std::set<std::string> wanted;
+  for (const Backend& b : want) wanted.insert(b.address + ":" + std::to_string(b.port));
+  auto client = http::MakeClient({"http://" + listen, {}});
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline && !stop.cancelled()) {
+    http::Request req;
+    req.method = http::Method::kHead;
+    req.target = "/";
+    req.headers["Host"] = host;
+    req.timeout = std::chrono::seconds(1);
+    http::Result r = client->Send(req);
+    if (r.ok()) {
+      auto upstream = r.response().Header("X-Upstream").value_or("");
+      // $upstream_addr lists every try ("a, b") when proxy_next_upstream moved on.
+      auto last = upstream.rfind(", ");
+      if (last != std::string::npos) upstream = upstream.substr(last + 2);
+      if (wanted.count(upstream) > 0) return true;
+    }
+    if (!stop.SleepFor(std::chrono::milliseconds(20))) return false;
+  }
+  return false;
+}
+
+}  // namespace
+
+void RouterRunner::Run(const std::shared_ptr<http::CancelToken>& stop) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool dirty = true;
+  auto mark_dirty = [&] {
+    {
+      std::lock_guard lock(mu);
+      dirty = true;
+    }
+    cv.notify_all();
+  };
+  int stop_sub = stop->Subscribe([&] { cv.notify_all(); });
+
+  consul::BlockingPolicy policy;
+  policy.wait = options_.blocking_wait;
+  policy.min_interval = std::chrono::milliseconds(0);  // flips must be seen at once
+
+  std::vector<std::thread> watchers;
+  for (const RoutedService& s : core_.services()) {
+    watchers.emplace_back([&, service = s.service] {
+      consul::BlockingWatcher<std::vector<consul::ServiceEntry>> watcher(
+          [&](const consul::QueryOptions& q) { return consul_.HealthService(service, {}, q); },
+          policy, stop);
+      while (!stop->cancelled()) {
+        auto poll = watcher.Next();
+        if (!poll.result.ok()) {
+          if (poll.result.error().kind != consul::ApiErrorKind::kCancelled) {
+            LOG(WARNING) << "health watch " << service << ": " << poll.result.error().ToString();
+          }
+          continue;
+        }
+        {
+          std::lock_guard lock(mu);
+          core_.SetInstances(service, ToInstances(poll.result.value().value),
+                             poll.result.value().meta.index);
+          dirty = true;
+        }
+        cv.notify_all();
+      }
+    });
+  }
+  watchers.emplace_back([&] {
+    consul::BlockingWatcher<std::vector<consul::KvPair>> watcher(
+        [&](const consul::QueryOptions& q) {
+          return consul_.KvList(options_.kv_prefix + "status/", q);
+        },
+        policy, stop);
+    while (!stop->cancelled()) {
+      auto poll = watcher.Next();
+      if (!poll.result.ok()) {
+        if (poll.result.error().kind != consul::ApiErrorKind::kCancelled) {
+          LOG(WARNING) << "status watch: " << poll.result.error().ToString();
+        }
+        continue;
+      }
+      std::map<std::string, std::optional<std::string>> declared;
+      for (const RoutedService& s : core_.services()) declared[s.rollout] = std::nullopt;
+      for (const consul::KvPair& kv : poll.result.value().value) {
+        std::string rollout = kv.key.substr(options_.kv_prefix.size() + 7);
+        if (declared.count(rollout) == 0) continue;
+        auto doc = nlohmann::json::parse(kv.value, nullptr, false);
+        if (doc.is_object() && doc.contains("activeVersion") && doc["activeVersion"].is_string() &&
+            !doc["activeVersion"].get<std::string>().empty()) {
+          declared[rollout] = doc["activeVersion"].get<std::string>();
+        }
+      }
+      {
+        std::lock_guard lock(mu);
+        for (auto& [rollout, version] : declared) core_.SetDeclaredVersion(rollout, version);
+        dirty = true;
+      }
+      cv.notify_all();
+    }
+  });
+
+  std::string session;
+  auto report_key = options_.kv_prefix + "routers/" + options_.router_id;
+  auto last_renew = std::chrono::steady_clock::now();
+  http::Backoff backoff({std::chrono::milliseconds(200), std::chrono::seconds(5), 2.0, 0.5});
+  bool need_publish = true;
+  while (!stop->cancelled()) {
+    {
+      std::unique_lock lock(mu);
+      cv.wait_for(lock, options_.session_ttl / 4, [&] { return dirty || stop->cancelled(); });
+      if (stop->cancelled()) break;
+      if (dirty) {
+        dirty = false;
+        SyncOutcome out = core_.Sync(std::chrono::system_clock::now());
+        if (out.apply.outcome == ApplyResult::Outcome::kRejected ||
+            out.apply.outcome == ApplyResult::Outcome::kReloadFailed) {
+          LOG(ERROR) << "nginx refused the new routes; keeping the last good config: "
+                     << out.apply.message;
+        }
+        if (out.apply.outcome == ApplyResult::Outcome::kReloaded) {
+          lock.unlock();
+          for (const RoutedService& s : core_.services()) {
+            if (!NginxServes(s.listen, s.service, core_.AppliedBackends(s.service),
+                             options_.verify_timeout, *stop)) {
+              LOG(WARNING) << "nginx does not serve the new " << s.service
+                           << " set yet; reporting anyway after " << options_.verify_timeout.count()
+                           << " ms";
+            }
+          }
+          lock.lock();
+        }
+        need_publish = need_publish || out.report_changed;
+      }
+    }
+    // Session upkeep and publishing the report.
+    auto now = std::chrono::steady_clock::now();
+    if (!session.empty() && now - last_renew >= options_.session_ttl / 2) {
+      auto renewed = consul_.SessionRenew(session);
+      if (!renewed.ok()) {
+        LOG(WARNING) << "router session renew: " << renewed.error().ToString();
+        if (renewed.error().kind == consul::ApiErrorKind::kNotFound) session.clear();
+      } else {
+        last_renew = now;
+      }
+    }
+    if (session.empty()) {
+      consul::SessionRequest req;
+      req.name = "rollout-router " + options_.router_id;
+      req.ttl = options_.session_ttl;
+      req.behavior = "delete";
+      req.lock_delay = std::chrono::milliseconds(0);
+      auto created = consul_.SessionCreate(req);
+      if (!created.ok()) {
+        LOG(WARNING) << "router session create: " << created.error().ToString();
+        stop->SleepFor(backoff.Next());
+        continue;
+      }
+      backoff.Reset();
+      session = created.value();
+      last_renew = now;
+      need_publish = true;
+    }
+    if (need_publish) {
+      std::string body;
+      {
+        std::lock_guard lock(mu);
+        body = core_.report().dump();
+      }
+      consul::PutOptions put;
+      put.acquire = session;
+      auto put_result = consul_.KvPut(report_key, body, put);
+      if (put_result.ok() && put_result.value()) {
+        need_publish = false;
+      } else {
+        LOG(WARNING) << "router report not written: "
+                     << (put_result.ok() ? "lock held by another session"
+                                         : put_result.error().ToString());
+        stop->SleepFor(backoff.Next());
+      }
+    }
+  }
+  stop->Unsubscribe(stop_sub);
+  for (auto& t : watchers) t.join();
+  if (!session.empty()) consul_.SessionDestroy(session);  // Behavior=delete drops the report
+}
+
+}  // namespace rollouts::router

@@ -1,0 +1,43 @@
+// Runs a RouterCore against Consul: one blocking health query per managed service
+// (unfiltered: tags are filtered by us, see DESIGN.md), one blocking query on the Rollout
+// status prefix, a session-held report key so a dead router disappears from
+// <prefix>routers/, and a verification that nginx really serves what it reports.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "clients/consul/consul_client.h"
+#include "clients/http/cancel.h"
+#include "router/router_core.h"
+
+namespace rollouts::router {
+
+struct RouterRunnerOptions {
+  std::string kv_prefix = "rollouts/";
+  std::string router_id;
+  std::chrono::seconds session_ttl{10};
+  std::chrono::milliseconds blocking_wait{std::chrono::seconds(30)};
+  // How long to wait for nginx's new workers to answer from the new set before the
+  // report claims it.
+  std::chrono::milliseconds verify_timeout{std::chrono::seconds(3)};
+};
+
+// Converts Consul health entries to router instances (version from Service.Meta.version,
+// ready = the service's own checks present and passing).
+std::vector<Instance> ToInstances(const std::vector<consul::ServiceEntry>& entries);
+
+class RouterRunner {
+ public:
+  RouterRunner(consul::ConsulClient& consul, RouterCore& core, RouterRunnerOptions options);
+  // Blocks until stop is cancelled; then deletes its report and destroys its session.
+  void Run(const std::shared_ptr<http::CancelToken>& stop);
+
+ private:
+  consul::ConsulClient& consul_;
+  RouterCore& core_;
+  RouterRunnerOptions options_;
+};
+
+}  // namespace rollouts::router
