@@ -77,7 +77,7 @@ class PrometheusClient {
 };
 
 struct PrometheusClientOptions {
-  std::string base_url;  // "http://127.0.0.1:9090" (a path prefix is kept)
+  std::string base_url;  // "http://127.0.0.1:9090"
   http::TlsConfig tls;
   // Sent as "Authorization: Bearer ..." when non-empty (for authenticating proxies);
   // never logged, never in an error.
