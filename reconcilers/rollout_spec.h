@@ -102,4 +102,9 @@ ParseResult ParseRollout(const nlohmann::json& doc);
 std::optional<Duration> ParseDuration(const std::string& text);
 std::string FormatDuration(Duration d);
 
+// The canonical document of a parsed Rollout: every default filled in, durations in
+// FormatDuration form. ParseRollout(RolloutToJson(r)) yields r again; `rolloutctl apply`
+// diffs these, and tests check the schema's "default" values against it.
+nlohmann::json RolloutToJson(const Rollout& rollout);
+
 }  // namespace rollouts::reconcilers
