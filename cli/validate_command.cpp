@@ -149,9 +149,7 @@ void AddValidateCommand(CLI::App& app, int& exit_code) {
   };
   auto options = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand(
-      "validate",
-      "Check Rollout documents against the schema, offline (no Consul or Nomad needed). "
-      "Directories are searched recursively for *.json files.");
+      "validate", "Check Rollout files offline, for GitOps CI (no Consul or Nomad needed)");
   cmd->add_option("paths", options->paths, "Rollout files (JSON) or directories")
       ->required()
       ->type_name("FILE|DIR");
@@ -159,6 +157,8 @@ void AddValidateCommand(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"table", "json"}))
       ->capture_default_str();
   cmd->footer(
+      "Directories are searched recursively for *.json files (hidden entries skipped).\n"
+      "\n"
       "Output (table): one line per error, `FILE: POINTER: REASON` (POINTER is an RFC 6901\n"
       "JSON pointer into the document, \"(root)\" for the whole document), `FILE: OK` per\n"
       "valid file, then a summary line.\n"

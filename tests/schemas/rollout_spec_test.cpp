@@ -285,6 +285,40 @@ TEST(RolloutDefaultsTest, MinimalDocumentGetsTheHeaderDefaults) {
   EXPECT_TRUE(r.rollout->labels.empty());
 }
 
+// Editors show "description" on hover; every field of both schemas must have one.
+void CheckDescriptions(const json& node, const std::string& at, int& fields) {
+  if (!node.is_object()) return;
+  if (node.contains("properties")) {
+    for (const auto& [key, sub] : node["properties"].items()) {
+      EXPECT_TRUE(sub.contains("description")) << at << "/properties/" << key;
+      ++fields;
+      CheckDescriptions(sub, at + "/properties/" + key, fields);
+    }
+  }
+  for (const char* child : {"$defs", "items", "additionalProperties", "propertyNames"}) {
+    if (!node.contains(child) || !node[child].is_object()) continue;
+    if (std::string(child) == "$defs") {
+      for (const auto& [key, sub] : node[child].items()) {
+        EXPECT_TRUE(sub.contains("description")) << at << "/$defs/" << key;
+        CheckDescriptions(sub, at + "/$defs/" + key, fields);
+      }
+    } else {
+      if (std::string(child) != "items") {
+        EXPECT_TRUE(node[child].contains("description")) << at << "/" << child;
+      }
+      CheckDescriptions(node[child], at + "/" + child, fields);
+    }
+  }
+}
+
+TEST(RolloutSchemaTest, EveryFieldHasADescription) {
+  for (const char* name : {"rollout.schema.json", "rollout-status.schema.json"}) {
+    int fields = 0;
+    CheckDescriptions(json::parse(ReadText(kSchemas / name)), name, fields);
+    EXPECT_GT(fields, 30) << name;
+  }
+}
+
 // ---- error reporting ----------------------------------------------------------------------
 
 json Minimal() {
