@@ -202,6 +202,8 @@ const valuePool = [
   "{{version}", "{", "}}", "active", "standby", "prometheus", "rollouts.nomad.io/v1",
   "Rollout", 0, 1, -1, 1.5, 1.0, 2, 1000, 1001, 100000, 100001, 1e2, -0.0001, true, false,
   null, [], {}, ["a", "b"], ["a", "a"], ["a"], ["a", "b", "c"], [1, 2], { probe: {} },
+  "\u{1F600}".repeat(256), "\u{1F600}".repeat(257), "\u00e9".repeat(1025), "a\nb", "\n",
+  "a\u0000", "\u0661", "1\u0661s", "/\u00e9", "< \u0661",
 ];
 const keyPool = [
   "/Config/x", "/Config", "/Config/", "/Config//x", "/Config/a/b/c/d/e/f/g/h/i", "/Env/A",
