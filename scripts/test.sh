@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
+# ajv (JSON Schema validator) for the schema agreement test, pinned by package-lock.json.
+npm ci --no-audit --no-fund --loglevel=error
 bash scripts/build.sh
 cd build
 # Tests are independent (each picks free ports on 127.0.0.1), so two run at once.

@@ -1,0 +1,218 @@
+# shellcheck shell=bash
+# Starts and stops the local stack of the demo and the end-to-end tests, all on
+# 127.0.0.1 with free ports: rollout-sandbox (Consul + Nomad stand-in), Prometheus,
+# nginx + rollout-router, the demo job and rolloutd. Everything started is recorded and
+# stopped by stack_stop (installed as an EXIT trap by stack_init).
+#
+# Use: source scripts/lib/stack.sh; stack_init DIR; stack_start_sandbox; ...
+
+STACK_ROOT=${STACK_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+STACK_BUILD=${STACK_BUILD:-$STACK_ROOT/build}
+STACK_PIDS=()
+
+stack_log() { printf '[%6.1fs] %s\n' "$(stack_elapsed)" "$*" >&2; }
+stack_elapsed() { echo "$(( $(date +%s%N) / 1000000 - STACK_T0 ))" | awk '{printf "%.1f", $1/1000}'; }
+stack_now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+stack_die() {
+  stack_log "FAILED: $*"
+  exit 1
+}
+
+# A free TCP port on 127.0.0.1, outside the sandbox's dynamic port range (20000-32000).
+stack_free_port() {
+  local p
+  for _ in $(seq 1 100); do
+    p=$(shuf -i 33000-39999 -n 1)
+    if ! ss -Htln "sport = :$p" | grep -q .; then
+      echo "$p"
+      return 0
+    fi
+  done
+  return 1
+}
+
+stack_init() {
+  STACK_DIR=$1
+  mkdir -p "$STACK_DIR"
+  STACK_T0=$(stack_now_ms)
+  trap stack_stop EXIT
+  trap 'exit 130' INT TERM
+}
+
+stack_spawn() {  # name command... ; logs to $STACK_DIR/name.log
+  local name=$1
+  shift
+  "$@" >"$STACK_DIR/$name.log" 2>&1 &
+  local pid=$!
+  STACK_PIDS+=("$pid:$name")
+  echo "$pid" >"$STACK_DIR/$name.pid"
+}
+
+stack_stop() {
+  local entry pid name
+  # Reverse order: controller and router before the sandbox that runs the tasks.
+  for (( i=${#STACK_PIDS[@]}-1; i>=0; i-- )); do
+    entry=${STACK_PIDS[$i]}
+    pid=${entry%%:*}
+    name=${entry#*:}
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+    : "$name"
+  done
+  STACK_PIDS=()
+  if [ -n "${STACK_NGINX_CONF:-}" ] && [ -f "$STACK_DIR/nginx/nginx.pid" ]; then
+    /usr/sbin/nginx -p "$STACK_DIR/nginx" -c "$STACK_NGINX_CONF" -s quit 2>/dev/null || true
+    for _ in $(seq 1 50); do [ -f "$STACK_DIR/nginx/nginx.pid" ] || break; sleep 0.1; done
+  fi
+}
+
+# Waits until "cmd..." succeeds, at most $1 seconds.
+stack_wait() {
+  local timeout=$1
+  shift
+  local deadline=$(( $(date +%s) + timeout ))
+  until "$@" >/dev/null 2>&1; do
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    sleep 0.2
+  done
+}
+
+stack_start_sandbox() {
+  stack_spawn sandbox "$STACK_BUILD/sandbox/rollout-sandbox" \
+    --consul-addr 127.0.0.1:0 --nomad-addr 127.0.0.1:0 --data-dir "$STACK_DIR/sandbox"
+  stack_wait 10 grep -q '^nomad ' "$STACK_DIR/sandbox.log" || stack_die "sandbox did not start"
+  CONSUL_HTTP_ADDR=$(awk '$1=="consul"{print $2; exit}' "$STACK_DIR/sandbox.log")
+  NOMAD_ADDR=$(awk '$1=="nomad"{print $2; exit}' "$STACK_DIR/sandbox.log")
+  export CONSUL_HTTP_ADDR NOMAD_ADDR
+  stack_log "sandbox: consul $CONSUL_HTTP_ADDR, nomad $NOMAD_ADDR"
+}
+
+# KV helpers (Consul HTTP API; the same calls work against a real agent).
+stack_kv_put() { curl -sf -X PUT --data-binary "@$2" "$CONSUL_HTTP_ADDR/v1/kv/$1" >/dev/null; }
+stack_kv_get() { curl -sf "$CONSUL_HTTP_ADDR/v1/kv/$1?raw"; }
+
+stack_start_prometheus() {
+  PROMETHEUS_PORT=$(stack_free_port)
+  mkdir -p "$STACK_DIR/prometheus"
+  local consul_hostport=${CONSUL_HTTP_ADDR#http://}
+  cat >"$STACK_DIR/prometheus/prometheus.yml" <<YML
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: services
+    consul_sd_configs:
+      - server: "$consul_hostport"
+        datacenter: dc1
+        refresh_interval: 1s
+    relabel_configs:
+      - source_labels: [__meta_consul_service]
+        target_label: service
+      - source_labels: [__meta_consul_service_metadata_version]
+        target_label: version
+  - job_name: rollouts
+    static_configs:
+      - targets: [${STACK_SCRAPE_TARGETS:-}]
+YML
+  stack_spawn prometheus /usr/bin/prometheus --config.file="$STACK_DIR/prometheus/prometheus.yml" \
+    --storage.tsdb.path="$STACK_DIR/prometheus/data" \
+    --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" --log.level=warn
+  PROMETHEUS_ADDR=http://127.0.0.1:$PROMETHEUS_PORT
+  stack_wait 30 curl -sf "$PROMETHEUS_ADDR/-/ready" || stack_die "prometheus did not start"
+  stack_log "prometheus: $PROMETHEUS_ADDR"
+}
+
+stack_start_nginx() {
+  NGINX_PORT=$(stack_free_port)
+  PREVIEW_PORT=$(stack_free_port)
+  local d=$STACK_DIR/nginx
+  mkdir -p "$d/logs" "$d/tmp"
+  : >"$d/routes.conf"
+  STACK_NGINX_CONF=$d/nginx.conf
+  cat >"$STACK_NGINX_CONF" <<CONF
+# The demo's nginx: everything under $d, on 127.0.0.1 only.
+worker_processes 2;
+pid $d/nginx.pid;
+error_log $d/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $d/tmp/body;
+  proxy_temp_path $d/tmp/proxy;
+  fastcgi_temp_path $d/tmp/fastcgi;
+  uwsgi_temp_path $d/tmp/uwsgi;
+  scgi_temp_path $d/tmp/scgi;
+  # Clients keep their connections across reloads for at most this long; old workers
+  # finish in-flight requests before they exit.
+  keepalive_timeout 30s;
+  include $d/routes.conf;
+}
+CONF
+  /usr/sbin/nginx -p "$d" -c "$STACK_NGINX_CONF" || stack_die "nginx did not start"
+  stack_log "nginx: live 127.0.0.1:$NGINX_PORT, preview 127.0.0.1:$PREVIEW_PORT"
+}
+
+stack_start_router() {
+  local service=$1
+  ROUTER_METRICS_PORT=$(stack_free_port)
+  stack_spawn router "$STACK_BUILD/router/rollout-router" \
+    --consul-addr "$CONSUL_HTTP_ADDR" --id demo-router \
+    --service "$service=127.0.0.1:$NGINX_PORT,preview=127.0.0.1:$PREVIEW_PORT" \
+    --nginx-conf "$STACK_NGINX_CONF" --nginx-prefix "$STACK_DIR/nginx" \
+    --routes-file "$STACK_DIR/nginx/routes.conf"
+  stack_wait 10 curl -sf "$CONSUL_HTTP_ADDR/v1/kv/rollouts/routers/demo-router" ||
+    stack_die "router did not report"
+  stack_log "router: reporting to rollouts/routers/demo-router"
+}
+
+# Registers examples/hello/hello.nomad.json with the hello binary's absolute path.
+stack_register_hello() {
+  local job=$STACK_DIR/hello.job.json
+  jq --arg bin "$STACK_BUILD/examples/hello/hello" \
+    '(.Job.TaskGroups[].Tasks[] | select(.Driver=="raw_exec") | .Config.command) = $bin' \
+    "$STACK_ROOT/examples/hello/hello.nomad.json" >"$job"
+  curl -sf -X POST --data-binary "@$job" "$NOMAD_ADDR/v1/jobs" >/dev/null ||
+    stack_die "registering the hello job failed"
+  stack_log "registered job hello"
+}
+
+stack_start_rolloutd() {
+  local name=${1:-rolloutd}
+  shift || true
+  local port
+  port=$(stack_free_port)
+  stack_spawn "$name" "$STACK_BUILD/controller/rolloutd" \
+    --consul-addr "$CONSUL_HTTP_ADDR" --nomad-addr "$NOMAD_ADDR" \
+    --prometheus-addr "${PROMETHEUS_ADDR:-}" --metrics-addr "127.0.0.1:$port" "$@"
+  eval "${name^^}_METRICS=127.0.0.1:$port"
+  stack_wait 10 curl -sf "http://127.0.0.1:$port/healthz" || stack_die "$name did not start"
+  stack_log "$name: metrics on 127.0.0.1:$port"
+}
+
+# The status field $2 of rollout $1 (jq path, e.g. .phase).
+stack_status() { stack_kv_get "rollouts/status/$1" 2>/dev/null | jq -r "$2" 2>/dev/null; }
+
+# Waits until rollout $1 is in phase $2 with activeVersion $3 (if given), at most $4 s.
+stack_wait_phase() {
+  local name=$1 phase=$2 version=${3:-} timeout=${4:-120}
+  local deadline=$(( $(date +%s) + timeout )) last=""
+  while :; do
+    local now_phase now_active
+    now_phase=$(stack_status "$name" .phase)
+    now_active=$(stack_status "$name" .activeVersion)
+    if [ "$now_phase" != "$last" ]; then
+      stack_log "  $name: $now_phase (active $now_active)"
+      last=$now_phase
+    fi
+    if [ "$now_phase" = "$phase" ] && { [ -z "$version" ] || [ "$now_active" = "$version" ]; }; then
+      return 0
+    fi
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    sleep 0.2
+  done
+}
