@@ -1,0 +1,49 @@
+// Running raw_exec tasks as real local processes. Each task gets its own session and
+// process group (so a kill reaches its children too) and PR_SET_PDEATHSIG(SIGKILL), so
+// the tasks die with the sandbox even when the sandbox is SIGKILLed.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rollouts::sandbox {
+
+struct TaskLaunch {
+  std::string command;            // absolute, or looked up in PATH
+  std::vector<std::string> args;  // without argv[0]
+  std::vector<std::string> env;   // "KEY=VALUE", the complete environment
+  std::string work_dir;
+  std::string stdout_path;
+  std::string stderr_path;
+};
+
+struct LaunchResult {
+  pid_t pid = -1;     // > 0 when the exec succeeded
+  std::string error;  // why it could not start (Nomad's "Driver Failure" text)
+};
+
+// PR_SET_PDEATHSIG fires when the *thread* that forked exits, so call this only from a
+// thread that lives as long as the sandbox. Returns after the exec succeeded or failed.
+LaunchResult LaunchTask(const TaskLaunch& launch);
+
+struct ExitStatus {
+  int exit_code = 0;
+  int signal = 0;  // the signal that killed it, 0 if it exited
+};
+
+// Non-blocking reap of one of our children; nullopt while it is still running.
+std::optional<ExitStatus> PollExit(pid_t pid);
+
+// Sends a signal to the task's whole process group.
+void SignalTask(pid_t pid, int signal);
+
+// "SIGINT"/"INT"/"" (-> SIGINT, raw_exec's default) to a signal number; -1 if unknown.
+int ParseSignalName(const std::string& name);
+
+// True when nothing listens on 127.0.0.1:port (checked by binding it).
+bool PortIsFree(int port);
+
+}  // namespace rollouts::sandbox
