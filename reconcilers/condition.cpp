@@ -2,7 +2,7 @@
 
 #include <charconv>
 #include <cmath>
-#include <sstream>
+#include <string>
 
 namespace rollouts::reconcilers {
 namespace {
@@ -89,10 +89,10 @@ std::string FormatCondition(const SuccessCondition& condition) {
       symbol = "!=";
       break;
   }
-  std::ostringstream out;
-  out.precision(17);
-  out << symbol << ' ' << condition.threshold;
-  return out.str();
+  // Shortest text that reads back as the same double ("0.99", not "0.98999999999999999").
+  char number[64];
+  auto result = std::to_chars(number, number + sizeof number, condition.threshold);
+  return std::string(symbol) + " " + std::string(number, result.ptr);
 }
 
 bool Satisfies(const SuccessCondition& condition, double value) {
