@@ -1,0 +1,377 @@
+#include "controller/metrics.h"
+
+#include <prometheus/text_serializer.h>
+
+#include <algorithm>
+#include <sstream>
+
+namespace rollouts::controller {
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+using prometheus::Histogram;
+
+bool Contains(const std::vector<std::string>& set, const std::string& value) {
+  return std::find(set.begin(), set.end(), value) != set.end();
+}
+
+// Keeps a label inside its vocabulary: an unexpected value is folded into "other"
+// instead of creating a new series.
+std::string Bounded(const std::vector<std::string>& set, const std::string& value) {
+  return Contains(set, value) ? value : "other";
+}
+
+const std::vector<std::string>& KnownBackends() {
+  static const std::vector<std::string> v = {"consul", "nomad", "prometheus", "probe"};
+  return v;
+}
+
+const std::vector<std::string>& KnownWatches() {
+  static const std::vector<std::string> v = {"spec",        "control", "allocations", "health",
+                                             "deployments", "routers", "resync"};
+  return v;
+}
+
+const std::vector<std::string>& KnownErrorKinds() {
+  static const std::vector<std::string> v = {
+      "transport", "cancelled",   "unauthorized", "not_found", "bad_request", "validation",
+      "conflict",  "unavailable", "decode",       "internal",  "not_leader"};
+  return v;
+}
+
+// An endpoint template is a short snake_case word; anything with other characters (a
+// path, an ID) would make the series unbounded.
+bool IsEndpointTemplate(const std::string& s) {
+  if (s.empty() || s.size() > 40) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; });
+}
+
+// A status code ("200") or a transport error kind word.
+std::string BoundedCode(const std::string& code) {
+  if (code.size() == 3 && std::all_of(code.begin(), code.end(), ::isdigit)) return code;
+  static const std::vector<std::string> kinds = {"connect", "timeout", "tls", "cancelled",
+                                                 "protocol"};
+  return Bounded(kinds, code);
+}
+
+Histogram::BucketBoundaries StepBuckets() {
+  return {1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600};
+}
+Histogram::BucketBoundaries LatencyBuckets() {
+  return {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+}
+Histogram::BucketBoundaries QueueBuckets() {
+  return {0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300};
+}
+
+// A phase outside DESIGN.md's list still gets a 0/1 series, the "Unknown" one.
+std::string BoundedPhase(const std::string& phase);
+
+double UnixSeconds(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+const std::vector<std::string>& KnownPhases() {
+  static const std::vector<std::string> v = {
+      "Healthy",   "DeployingStandby", "WaitingHealthy", "Analyzing",   "Paused",
+      "Promoting", "Verifying",        "Draining",       "ScalingDown", "RollingBack",
+      "Degraded",  "InvalidSpec",      "Unknown"};
+  return v;
+}
+
+const std::vector<std::string>& KnownGates() {
+  static const std::vector<std::string> v = {"health", "probe", "metrics", "manual"};
+  return v;
+}
+
+const std::vector<std::string>& KnownVerdicts() {
+  static const std::vector<std::string> v = {"pass", "fail", "inconclusive", "error"};
+  return v;
+}
+
+namespace {
+std::string BoundedPhase(const std::string& phase) {
+  return Contains(KnownPhases(), phase) ? phase : "Unknown";
+}
+}  // namespace
+
+ControllerMetrics::ControllerMetrics(std::shared_ptr<prometheus::Registry> registry)
+    : registry_(std::move(registry)),
+      phase_(BuildGauge()
+                 .Name("rollouts_rollout_phase")
+                 .Help("1 for the Rollout's current status phase, 0 for every other phase")
+                 .Register(*registry_)),
+      phase_entered_(BuildGauge()
+                         .Name("rollouts_rollout_phase_entered_timestamp_seconds")
+                         .Help("Unix time the Rollout entered its current phase")
+                         .Register(*registry_)),
+      transitions_(BuildCounter()
+                       .Name("rollouts_rollout_transitions_total")
+                       .Help("Phase transitions observed by the controller")
+                       .Register(*registry_)),
+      step_duration_(BuildHistogram()
+                         .Name("rollouts_step_duration_seconds")
+                         .Help("Time spent in a rollout step, observed when the step ends")
+                         .Register(*registry_)),
+      gate_results_(BuildCounter()
+                        .Name("rollouts_gate_results_total")
+                        .Help("Gate evaluations by gate kind and verdict")
+                        .Register(*registry_)),
+      analysis_value_(BuildGauge()
+                          .Name("rollouts_analysis_last_value")
+                          .Help("Last measured value of an analysis metric")
+                          .Register(*registry_)),
+      flips_(BuildCounter()
+                 .Name("rollouts_flips_total")
+                 .Help("Active/standby tag flips written to Nomad (including flip-backs)")
+                 .Register(*registry_)),
+      rollbacks_(BuildCounter()
+                     .Name("rollouts_rollbacks_total")
+                     .Help("Rollouts rolled back, by reason code")
+                     .Register(*registry_)),
+      info_(BuildGauge()
+                .Name("rollouts_rollout_info")
+                .Help("Always 1; carries the Rollout's active and target versions as labels")
+                .Register(*registry_)),
+      reconcile_total_(BuildCounter()
+                           .Name("rollouts_reconcile_total")
+                           .Help("Reconciles run, by result (success or error)")
+                           .Register(*registry_)),
+      reconcile_errors_(BuildCounter()
+                            .Name("rollouts_reconcile_errors_total")
+                            .Help("Reconciles that failed, by error kind")
+                            .Register(*registry_)),
+      reconcile_duration_(BuildHistogram()
+                              .Name("rollouts_reconcile_duration_seconds")
+                              .Help("Time of one reconcile (observe, decide, act)")
+                              .Register(*registry_)),
+      queue_depth_(BuildGauge()
+                       .Name("rollouts_workqueue_depth")
+                       .Help("Keys ready in the work queue")
+                       .Register(*registry_)
+                       .Add({})),
+      queue_adds_(BuildCounter()
+                      .Name("rollouts_workqueue_adds_total")
+                      .Help("Keys added to the work queue (after deduplication)")
+                      .Register(*registry_)
+                      .Add({})),
+      queue_wait_(BuildHistogram()
+                      .Name("rollouts_workqueue_wait_seconds")
+                      .Help("Time a key waited in the queue before a worker took it")
+                      .Register(*registry_)
+                      .Add({}, QueueBuckets())),
+      queue_work_duration_(BuildHistogram()
+                               .Name("rollouts_workqueue_work_duration_seconds")
+                               .Help("Time a worker held a key")
+                               .Register(*registry_)
+                               .Add({}, QueueBuckets())),
+      queue_retries_(BuildCounter()
+                         .Name("rollouts_workqueue_retries_total")
+                         .Help("Rate-limited re-adds after a failed reconcile")
+                         .Register(*registry_)
+                         .Add({})),
+      leader_(BuildGauge()
+                  .Name("rollouts_leader")
+                  .Help("1 while this controller holds the leader lock")
+                  .Register(*registry_)
+                  .Add({})),
+      api_requests_(BuildCounter()
+                        .Name("rollouts_api_requests_total")
+                        .Help("HTTP requests to Consul, Nomad, Prometheus and probes")
+                        .Register(*registry_)),
+      api_duration_(BuildHistogram()
+                        .Name("rollouts_api_request_duration_seconds")
+                        .Help("HTTP request latency (blocking queries have their own "
+                              "*_watch endpoints)")
+                        .Register(*registry_)),
+      watch_last_success_(BuildGauge()
+                              .Name("rollouts_watch_last_success_timestamp_seconds")
+                              .Help("Unix time a watch last returned successfully")
+                              .Register(*registry_)),
+      watch_staleness_(BuildGauge()
+                           .Name("rollouts_watch_staleness_seconds")
+                           .Help("Seconds since a watch last returned successfully")
+                           .Register(*registry_)),
+      build_info_(BuildGauge()
+                      .Name("rollouts_build_info")
+                      .Help("Always 1; the controller's version")
+                      .Register(*registry_)) {
+  build_info_.Add({{"version", ROLLOUTS_VERSION}}).Set(1);
+  // Pre-create the series that have a fixed label set so dashboards see 0, not nothing.
+  for (const auto& gate : KnownGates()) {
+    for (const auto& verdict : KnownVerdicts()) {
+      gate_results_.Add({{"gate", gate}, {"verdict", verdict}});
+    }
+  }
+  reconcile_total_.Add({{"result", "success"}});
+  reconcile_total_.Add({{"result", "error"}});
+}
+
+ControllerMetrics::RolloutSeries& ControllerMetrics::SeriesLocked(const std::string& rollout) {
+  auto [it, inserted] = rollouts_.try_emplace(rollout);
+  if (inserted) {
+    for (const auto& phase : KnownPhases()) {
+      it->second.phase_gauges[phase] = &phase_.Add({{"rollout", rollout}, {"phase", phase}});
+    }
+    it->second.flips = &flips_.Add({{"rollout", rollout}});
+  }
+  return it->second;
+}
+
+void ControllerMetrics::SetRolloutPhase(const std::string& rollout, const std::string& phase,
+                                        std::chrono::system_clock::time_point now) {
+  const std::string bounded = BoundedPhase(phase);
+  std::lock_guard lock(mu_);
+  RolloutSeries& series = SeriesLocked(rollout);
+  for (auto& [name, gauge] : series.phase_gauges) gauge->Set(name == bounded ? 1 : 0);
+  if (series.phase == bounded) return;
+  const std::string from = series.phase.empty() ? "none" : series.phase;
+  auto key = std::make_pair(from, bounded);
+  auto it = series.transitions.find(key);
+  if (it == series.transitions.end()) {
+    it = series.transitions
+             .emplace(key,
+                      &transitions_.Add({{"rollout", rollout}, {"from", from}, {"to", bounded}}))
+             .first;
+  }
+  it->second->Increment();
+  if (series.phase_entered == nullptr) {
+    series.phase_entered = &phase_entered_.Add({{"rollout", rollout}});
+  }
+  series.phase_entered->Set(UnixSeconds(now));
+  series.phase = bounded;
+}
+
+void ControllerMetrics::ObserveStepDuration(const std::string& step, double seconds) {
+  step_duration_.Add({{"step", BoundedPhase(step)}}, StepBuckets()).Observe(seconds);
+}
+
+void ControllerMetrics::RecordGateResult(const std::string& gate, const std::string& verdict) {
+  gate_results_
+      .Add({{"gate", Bounded(KnownGates(), gate)}, {"verdict", Bounded(KnownVerdicts(), verdict)}})
+      .Increment();
+}
+
+void ControllerMetrics::SetAnalysisValue(const std::string& rollout, const std::string& metric,
+                                         double value) {
+  std::lock_guard lock(mu_);
+  RolloutSeries& series = SeriesLocked(rollout);
+  auto it = series.analysis.find(metric);
+  if (it == series.analysis.end()) {
+    it = series.analysis
+             .emplace(metric, &analysis_value_.Add({{"rollout", rollout}, {"metric", metric}}))
+             .first;
+  }
+  it->second->Set(value);
+}
+
+void ControllerMetrics::RecordFlip(const std::string& rollout) {
+  std::lock_guard lock(mu_);
+  SeriesLocked(rollout).flips->Increment();
+}
+
+void ControllerMetrics::RecordRollback(const std::string& rollout, const std::string& reason) {
+  std::lock_guard lock(mu_);
+  RolloutSeries& series = SeriesLocked(rollout);
+  auto it = series.rollbacks.find(reason);
+  if (it == series.rollbacks.end()) {
+    it = series.rollbacks
+             .emplace(reason, &rollbacks_.Add({{"rollout", rollout}, {"reason", reason}}))
+             .first;
+  }
+  it->second->Increment();
+}
+
+void ControllerMetrics::SetRolloutInfo(const std::string& rollout,
+                                       const std::string& active_version,
+                                       const std::string& target_version) {
+  std::lock_guard lock(mu_);
+  RolloutSeries& series = SeriesLocked(rollout);
+  // Only one series per Rollout: the previous versions' series is removed, so version
+  // values never accumulate.
+  if (series.info != nullptr) info_.Remove(series.info);
+  series.info = &info_.Add({{"rollout", rollout},
+                            {"active_version", active_version},
+                            {"target_version", target_version}});
+  series.info->Set(1);
+}
+
+void ControllerMetrics::ForgetRollout(const std::string& rollout) {
+  std::lock_guard lock(mu_);
+  auto it = rollouts_.find(rollout);
+  if (it == rollouts_.end()) return;
+  RolloutSeries& s = it->second;
+  for (auto& [_, g] : s.phase_gauges) phase_.Remove(g);
+  if (s.phase_entered != nullptr) phase_entered_.Remove(s.phase_entered);
+  for (auto& [_, c] : s.transitions) transitions_.Remove(c);
+  for (auto& [_, g] : s.analysis) analysis_value_.Remove(g);
+  if (s.flips != nullptr) flips_.Remove(s.flips);
+  for (auto& [_, c] : s.rollbacks) rollbacks_.Remove(c);
+  if (s.info != nullptr) info_.Remove(s.info);
+  rollouts_.erase(it);
+}
+
+void ControllerMetrics::RecordReconcile(double seconds, const std::string& error_kind) {
+  reconcile_total_.Add({{"result", error_kind.empty() ? "success" : "error"}}).Increment();
+  if (!error_kind.empty()) {
+    reconcile_errors_.Add({{"kind", Bounded(KnownErrorKinds(), error_kind)}}).Increment();
+  }
+  reconcile_duration_.Add({}, LatencyBuckets()).Observe(seconds);
+}
+
+void ControllerMetrics::SetDepth(int64_t depth) {
+  queue_depth_.Set(static_cast<double>(depth));
+}
+void ControllerMetrics::Added() {
+  queue_adds_.Increment();
+}
+void ControllerMetrics::ObserveWait(double seconds) {
+  queue_wait_.Observe(seconds);
+}
+void ControllerMetrics::ObserveWorkDuration(double seconds) {
+  queue_work_duration_.Observe(seconds);
+}
+void ControllerMetrics::Retried() {
+  queue_retries_.Increment();
+}
+
+void ControllerMetrics::SetLeader(bool leader) {
+  leader_.Set(leader ? 1 : 0);
+}
+
+void ControllerMetrics::ObserveApiRequest(const std::string& backend, const std::string& endpoint,
+                                          const std::string& code, double seconds) {
+  const std::string b = Bounded(KnownBackends(), backend);
+  const std::string e = IsEndpointTemplate(endpoint) ? endpoint : "other";
+  api_requests_.Add({{"backend", b}, {"endpoint", e}, {"code", BoundedCode(code)}}).Increment();
+  api_duration_.Add({{"backend", b}, {"endpoint", e}}, LatencyBuckets()).Observe(seconds);
+}
+
+void ControllerMetrics::RecordWatchSuccess(const std::string& watch,
+                                           std::chrono::system_clock::time_point now) {
+  const std::string w = Bounded(KnownWatches(), watch);
+  watch_last_success_.Add({{"watch", w}}).Set(UnixSeconds(now));
+  watch_staleness_.Add({{"watch", w}}).Set(0);
+  std::lock_guard lock(mu_);
+  watch_success_[w] = now;
+}
+
+void ControllerMetrics::UpdateWatchStaleness(std::chrono::system_clock::time_point now) {
+  std::lock_guard lock(mu_);
+  for (const auto& [watch, last] : watch_success_) {
+    watch_staleness_.Add({{"watch", watch}})
+        .Set(std::max(0.0, std::chrono::duration<double>(now - last).count()));
+  }
+}
+
+std::string SerializeMetrics(prometheus::Registry& registry) {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, registry.Collect());
+  return out.str();
+}
+
+}  // namespace rollouts::controller

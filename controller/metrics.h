@@ -1,0 +1,128 @@
+// Every Prometheus metric of the controller, on one registry (docs/metrics.md lists them).
+//
+// Label sets are bounded by construction: rollout names are bounded by the Rollouts in
+// KV (ForgetRollout removes a deleted one's series), phases, gates, verdicts, steps and
+// API endpoints come from fixed vocabularies (anything else is recorded as "other"), and
+// version strings appear only on rollouts_rollout_info, whose old series is removed when a
+// Rollout's versions change.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "controller/work_queue.h"
+
+namespace rollouts::controller {
+
+// The status phases of a Rollout (DESIGN.md "Steps"), one 0/1 series each.
+const std::vector<std::string>& KnownPhases();
+// Gate kinds and verdicts.
+const std::vector<std::string>& KnownGates();     // health, probe, metrics, manual
+const std::vector<std::string>& KnownVerdicts();  // pass, fail, inconclusive, error
+
+class ControllerMetrics : public WorkQueueMetricsSink {
+ public:
+  explicit ControllerMetrics(
+      std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>());
+
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+
+  // --- Rollouts ---
+  // Sets the phase gauge of `phase` to 1 and every other phase of the rollout to 0.
+  // When the phase changed, also stamps phase-entered (unix seconds, `now`) and counts
+  // the transition from the previous phase ("" for the first observation = "none").
+  void SetRolloutPhase(const std::string& rollout, const std::string& phase,
+                       std::chrono::system_clock::time_point now);
+  void ObserveStepDuration(const std::string& step, double seconds);
+  void RecordGateResult(const std::string& gate, const std::string& verdict);
+  void SetAnalysisValue(const std::string& rollout, const std::string& metric, double value);
+  void RecordFlip(const std::string& rollout);
+  // reason: the status reason code (bounded vocabulary of the reconciler).
+  void RecordRollback(const std::string& rollout, const std::string& reason);
+  void SetRolloutInfo(const std::string& rollout, const std::string& active_version,
+                      const std::string& target_version);
+  // The Rollout is gone from KV: drop all of its series.
+  void ForgetRollout(const std::string& rollout);
+
+  // --- Reconcile loop ---
+  // error_kind empty = success; otherwise an ApiErrorKindName or "internal".
+  void RecordReconcile(double seconds, const std::string& error_kind);
+
+  // --- Work queue (WorkQueueMetricsSink) ---
+  void SetDepth(int64_t depth) override;
+  void Added() override;
+  void ObserveWait(double seconds) override;
+  void ObserveWorkDuration(double seconds) override;
+  void Retried() override;
+
+  // --- Leader election, API calls, watches ---
+  void SetLeader(bool leader);
+  // backend: consul | nomad | prometheus | probe. endpoint: a template such as "kv_get"
+  // (see api_endpoint.h); a raw path is refused and counted as "other". code: the HTTP
+  // status, or the transport error kind ("timeout", "connect", ...).
+  void ObserveApiRequest(const std::string& backend, const std::string& endpoint,
+                         const std::string& code, double seconds);
+  // watch: spec, control, allocations, health, resync.
+  void RecordWatchSuccess(const std::string& watch, std::chrono::system_clock::time_point now);
+  // Refreshes rollouts_watch_staleness_seconds from the last successes (call before a
+  // scrape).
+  void UpdateWatchStaleness(std::chrono::system_clock::time_point now);
+
+ private:
+  struct RolloutSeries {
+    std::string phase;
+    std::map<std::string, prometheus::Gauge*> phase_gauges;
+    prometheus::Gauge* phase_entered = nullptr;
+    std::map<std::pair<std::string, std::string>, prometheus::Counter*> transitions;
+    std::map<std::string, prometheus::Gauge*> analysis;
+    prometheus::Counter* flips = nullptr;
+    std::map<std::string, prometheus::Counter*> rollbacks;
+    prometheus::Gauge* info = nullptr;
+  };
+
+  RolloutSeries& SeriesLocked(const std::string& rollout);
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::mutex mu_;
+  std::map<std::string, RolloutSeries> rollouts_;
+  std::map<std::string, std::chrono::system_clock::time_point> watch_success_;
+
+  prometheus::Family<prometheus::Gauge>& phase_;
+  prometheus::Family<prometheus::Gauge>& phase_entered_;
+  prometheus::Family<prometheus::Counter>& transitions_;
+  prometheus::Family<prometheus::Histogram>& step_duration_;
+  prometheus::Family<prometheus::Counter>& gate_results_;
+  prometheus::Family<prometheus::Gauge>& analysis_value_;
+  prometheus::Family<prometheus::Counter>& flips_;
+  prometheus::Family<prometheus::Counter>& rollbacks_;
+  prometheus::Family<prometheus::Gauge>& info_;
+  prometheus::Family<prometheus::Counter>& reconcile_total_;
+  prometheus::Family<prometheus::Counter>& reconcile_errors_;
+  prometheus::Family<prometheus::Histogram>& reconcile_duration_;
+  prometheus::Gauge& queue_depth_;
+  prometheus::Counter& queue_adds_;
+  prometheus::Histogram& queue_wait_;
+  prometheus::Histogram& queue_work_duration_;
+  prometheus::Counter& queue_retries_;
+  prometheus::Gauge& leader_;
+  prometheus::Family<prometheus::Counter>& api_requests_;
+  prometheus::Family<prometheus::Histogram>& api_duration_;
+  prometheus::Family<prometheus::Gauge>& watch_last_success_;
+  prometheus::Family<prometheus::Gauge>& watch_staleness_;
+  prometheus::Family<prometheus::Gauge>& build_info_;
+};
+
+// Renders the registry in the Prometheus text exposition format.
+std::string SerializeMetrics(prometheus::Registry& registry);
+
+}  // namespace rollouts::controller

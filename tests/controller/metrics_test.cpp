@@ -1,0 +1,227 @@
+#include "controller/metrics.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "controller/api_endpoint.h"
+
+namespace rollouts::controller {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::chrono::system_clock::time_point At(int64_t unix_seconds) {
+  return std::chrono::system_clock::time_point(std::chrono::seconds(unix_seconds));
+}
+
+class MetricsTest : public ::testing::Test {
+ protected:
+  std::string Text() { return SerializeMetrics(*metrics_.registry()); }
+  ControllerMetrics metrics_;
+};
+
+TEST_F(MetricsTest, PhaseGaugeHasExactlyOneActivePhasePerRollout) {
+  metrics_.SetRolloutPhase("hello", "Analyzing", At(1000));
+  std::string text = Text();
+  EXPECT_THAT(text, HasSubstr("rollouts_rollout_phase{phase=\"Analyzing\",rollout=\"hello\"} 1"));
+  EXPECT_THAT(text, HasSubstr("rollouts_rollout_phase{phase=\"Healthy\",rollout=\"hello\"} 0"));
+  EXPECT_THAT(
+      text, HasSubstr("rollouts_rollout_phase_entered_timestamp_seconds{rollout=\"hello\"} 1000"));
+
+  metrics_.SetRolloutPhase("hello", "Promoting", At(1060));
+  text = Text();
+  EXPECT_THAT(text, HasSubstr("rollouts_rollout_phase{phase=\"Analyzing\",rollout=\"hello\"} 0"));
+  EXPECT_THAT(text, HasSubstr("rollouts_rollout_phase{phase=\"Promoting\",rollout=\"hello\"} 1"));
+  EXPECT_THAT(
+      text, HasSubstr("rollouts_rollout_phase_entered_timestamp_seconds{rollout=\"hello\"} 1060"));
+  EXPECT_THAT(text, HasSubstr("rollouts_rollout_transitions_total{from=\"none\",rollout=\"hello\","
+                              "to=\"Analyzing\"} 1"));
+  EXPECT_THAT(text, HasSubstr("rollouts_rollout_transitions_total{from=\"Analyzing\",rollout="
+                              "\"hello\",to=\"Promoting\"} 1"));
+}
+
+TEST_F(MetricsTest, SamePhaseAgainIsNotATransition) {
+  metrics_.SetRolloutPhase("hello", "Healthy", At(10));
+  metrics_.SetRolloutPhase("hello", "Healthy", At(20));
+  std::string text = Text();
+  EXPECT_THAT(text, HasSubstr("rollouts_rollout_transitions_total{from=\"none\",rollout=\"hello\","
+                              "to=\"Healthy\"} 1"));
+  EXPECT_THAT(text,
+              HasSubstr("rollouts_rollout_phase_entered_timestamp_seconds{rollout=\"hello\"} 10"));
+}
+
+TEST_F(MetricsTest, UnknownPhaseGateAndVerdictFoldIntoBoundedValues) {
+  metrics_.SetRolloutPhase("hello", "SomethingNew", At(1));
+  metrics_.RecordGateResult("my-custom-gate", "maybe");
+  std::string text = Text();
+  EXPECT_THAT(text, HasSubstr("rollouts_rollout_phase{phase=\"Unknown\",rollout=\"hello\"} 1"));
+  EXPECT_THAT(text, Not(HasSubstr("SomethingNew")));
+  EXPECT_THAT(text, HasSubstr("rollouts_gate_results_total{gate=\"other\",verdict=\"other\"} 1"));
+}
+
+TEST_F(MetricsTest, InfoKeepsOneSeriesPerRolloutWhenVersionsChange) {
+  metrics_.SetRolloutInfo("hello", "v1", "v2");
+  metrics_.SetRolloutInfo("hello", "v2", "v2");
+  std::string text = Text();
+  EXPECT_THAT(text, HasSubstr("rollouts_rollout_info{active_version=\"v2\",rollout=\"hello\","
+                              "target_version=\"v2\"} 1"));
+  EXPECT_THAT(text, Not(HasSubstr("active_version=\"v1\"")));
+}
+
+TEST_F(MetricsTest, ForgetRolloutRemovesItsSeries) {
+  metrics_.SetRolloutPhase("gone", "Healthy", At(1));
+  metrics_.RecordFlip("gone");
+  metrics_.RecordRollback("gone", "ProbeFailed");
+  metrics_.SetAnalysisValue("gone", "error-rate", 0.5);
+  metrics_.SetRolloutInfo("gone", "v1", "v1");
+  metrics_.SetRolloutPhase("kept", "Healthy", At(1));
+  EXPECT_THAT(Text(), HasSubstr("rollout=\"gone\""));
+  metrics_.ForgetRollout("gone");
+  std::string text = Text();
+  EXPECT_THAT(text, Not(HasSubstr("rollout=\"gone\"")));
+  EXPECT_THAT(text, HasSubstr("rollout=\"kept\""));
+}
+
+TEST_F(MetricsTest, CountersAndHistogramsRecord) {
+  metrics_.RecordFlip("hello");
+  metrics_.RecordFlip("hello");
+  metrics_.RecordRollback("hello", "AnalysisFailed");
+  metrics_.SetAnalysisValue("hello", "error-rate", 0.25);
+  metrics_.ObserveStepDuration("WaitingHealthy", 12);
+  metrics_.RecordGateResult("metrics", "inconclusive");
+  metrics_.RecordReconcile(0.02, "");
+  metrics_.RecordReconcile(0.03, "conflict");
+  metrics_.SetLeader(true);
+  std::string text = Text();
+  EXPECT_THAT(text, HasSubstr("rollouts_flips_total{rollout=\"hello\"} 2"));
+  EXPECT_THAT(text,
+              HasSubstr("rollouts_rollbacks_total{reason=\"AnalysisFailed\",rollout=\"hello\"} 1"));
+  EXPECT_THAT(
+      text,
+      HasSubstr("rollouts_analysis_last_value{metric=\"error-rate\",rollout=\"hello\"} 0.25"));
+  EXPECT_THAT(text, HasSubstr("rollouts_step_duration_seconds_count{step=\"WaitingHealthy\"} 1"));
+  EXPECT_THAT(
+      text, HasSubstr("rollouts_gate_results_total{gate=\"metrics\",verdict=\"inconclusive\"} 1"));
+  EXPECT_THAT(text, HasSubstr("rollouts_gate_results_total{gate=\"probe\",verdict=\"pass\"} 0"));
+  EXPECT_THAT(text, HasSubstr("rollouts_reconcile_total{result=\"success\"} 1"));
+  EXPECT_THAT(text, HasSubstr("rollouts_reconcile_total{result=\"error\"} 1"));
+  EXPECT_THAT(text, HasSubstr("rollouts_reconcile_errors_total{kind=\"conflict\"} 1"));
+  EXPECT_THAT(text, HasSubstr("rollouts_reconcile_duration_seconds_count 2"));
+  EXPECT_THAT(text, HasSubstr("rollouts_leader 1"));
+  EXPECT_THAT(text, HasSubstr("rollouts_build_info{version=\"" ROLLOUTS_VERSION "\"} 1"));
+}
+
+TEST_F(MetricsTest, WorkQueueFeedsItsMetrics) {
+  WorkQueue queue({}, nullptr, &metrics_);
+  queue.Add("a");
+  queue.Add("b");
+  std::string text = Text();
+  EXPECT_THAT(text, HasSubstr("rollouts_workqueue_depth 2"));
+  EXPECT_THAT(text, HasSubstr("rollouts_workqueue_adds_total 2"));
+  ASSERT_EQ(queue.Get(), "a");
+  queue.Done("a");
+  queue.AddRateLimited("a");
+  text = Text();
+  EXPECT_THAT(text, HasSubstr("rollouts_workqueue_depth 1"));
+  EXPECT_THAT(text, HasSubstr("rollouts_workqueue_wait_seconds_count 1"));
+  EXPECT_THAT(text, HasSubstr("rollouts_workqueue_work_duration_seconds_count 1"));
+  EXPECT_THAT(text, HasSubstr("rollouts_workqueue_retries_total 1"));
+}
+
+TEST_F(MetricsTest, WatchStalenessGrowsFromLastSuccess) {
+  metrics_.RecordWatchSuccess("spec", At(1000));
+  metrics_.UpdateWatchStaleness(At(1042));
+  std::string text = Text();
+  EXPECT_THAT(text,
+              HasSubstr("rollouts_watch_last_success_timestamp_seconds{watch=\"spec\"} 1000"));
+  EXPECT_THAT(text, HasSubstr("rollouts_watch_staleness_seconds{watch=\"spec\"} 42"));
+}
+
+TEST_F(MetricsTest, ApiRequestsRefuseRawPathsAsEndpoints) {
+  metrics_.ObserveApiRequest("consul", "kv_get", "200", 0.01);
+  metrics_.ObserveApiRequest("consul", "/v1/kv/rollouts/spec/hello", "404", 0.01);
+  metrics_.ObserveApiRequest("nomad", "job_register", "timeout", 1.0);
+  metrics_.ObserveApiRequest("nomad", "job_register", "whatever happened", 1.0);
+  std::string text = Text();
+  EXPECT_THAT(text, HasSubstr("rollouts_api_requests_total{backend=\"consul\",code=\"200\","
+                              "endpoint=\"kv_get\"} 1"));
+  EXPECT_THAT(text, HasSubstr("rollouts_api_requests_total{backend=\"consul\",code=\"404\","
+                              "endpoint=\"other\"} 1"));
+  EXPECT_THAT(text, HasSubstr("rollouts_api_requests_total{backend=\"nomad\",code=\"timeout\","
+                              "endpoint=\"job_register\"} 1"));
+  EXPECT_THAT(text, HasSubstr("rollouts_api_requests_total{backend=\"nomad\",code=\"other\","
+                              "endpoint=\"job_register\"} 1"));
+  EXPECT_THAT(text, HasSubstr("rollouts_api_request_duration_seconds_count{backend=\"nomad\","
+                              "endpoint=\"job_register\"} 2"));
+  EXPECT_THAT(text, Not(HasSubstr("/v1/kv")));
+}
+
+TEST(ApiEndpointTest, ConsulTemplates) {
+  using http::Method;
+  EXPECT_EQ(ConsulEndpointTemplate(Method::kGet, "/v1/kv/rollouts/spec/hello"), "kv_get");
+  EXPECT_EQ(ConsulEndpointTemplate(Method::kGet, "/v1/kv/rollouts/spec/?recurse&index=42&wait=5m"),
+            "kv_list_watch");
+  EXPECT_EQ(ConsulEndpointTemplate(Method::kGet, "/v1/kv/rollouts/spec/?recurse&index=0"),
+            "kv_list");
+  EXPECT_EQ(ConsulEndpointTemplate(Method::kGet, "/v1/kv/rollouts/?keys&separator=/"), "kv_keys");
+  EXPECT_EQ(ConsulEndpointTemplate(Method::kPut, "/v1/kv/rollouts/leader?acquire=abc"),
+            "kv_acquire");
+  EXPECT_EQ(ConsulEndpointTemplate(Method::kPut, "/v1/kv/rollouts/leader?release=abc"),
+            "kv_release");
+  EXPECT_EQ(ConsulEndpointTemplate(Method::kPut, "/v1/kv/rollouts/status/x?cas=7"), "kv_cas");
+  EXPECT_EQ(ConsulEndpointTemplate(Method::kDelete, "/v1/kv/x"), "kv_delete");
+  EXPECT_EQ(ConsulEndpointTemplate(Method::kPut, "/v1/txn"), "txn");
+  EXPECT_EQ(ConsulEndpointTemplate(Method::kPut, "/v1/session/create"), "session_create");
+  EXPECT_EQ(ConsulEndpointTemplate(Method::kPut, "/v1/session/renew/9f1c"), "session_renew");
+  EXPECT_EQ(ConsulEndpointTemplate(Method::kPut, "/v1/session/destroy/9f1c"), "session_destroy");
+  EXPECT_EQ(ConsulEndpointTemplate(Method::kGet, "/v1/health/service/hello?index=9"),
+            "health_service_watch");
+  EXPECT_EQ(ConsulEndpointTemplate(Method::kGet, "/v1/status/leader"), "status_leader");
+  EXPECT_EQ(ConsulEndpointTemplate(Method::kGet, "/v1/agent/members"), "other");
+}
+
+TEST(ApiEndpointTest, NomadTemplates) {
+  using http::Method;
+  EXPECT_EQ(NomadEndpointTemplate(Method::kPost, "/v1/job/hello"), "job_register");
+  EXPECT_EQ(NomadEndpointTemplate(Method::kPost, "/v1/jobs"), "job_register");
+  EXPECT_EQ(NomadEndpointTemplate(Method::kGet, "/v1/job/hello?namespace=default"), "job_get");
+  EXPECT_EQ(NomadEndpointTemplate(Method::kGet, "/v1/job/hello/allocations?index=12"),
+            "job_allocations_watch");
+  EXPECT_EQ(NomadEndpointTemplate(Method::kGet, "/v1/job/hello/deployments"), "job_deployments");
+  EXPECT_EQ(NomadEndpointTemplate(Method::kDelete, "/v1/job/hello"), "job_deregister");
+  EXPECT_EQ(NomadEndpointTemplate(Method::kGet, "/v1/allocation/5d0c"), "allocation_get");
+  EXPECT_EQ(NomadEndpointTemplate(Method::kGet, "/v1/job/hello/weird"), "other");
+  EXPECT_EQ(PrometheusEndpointTemplate(Method::kGet, "/api/v1/query?query=up"), "query");
+}
+
+class CannedClient : public http::Client {
+ public:
+  http::Result Send(const http::Request&) override {
+    if (fail) return http::Error{http::ErrorKind::kTimeout, "slow"};
+    http::Response r;
+    r.status = 200;
+    return r;
+  }
+  bool fail = false;
+};
+
+TEST_F(MetricsTest, InstrumentedClientRecordsEveryRequest) {
+  auto inner = std::make_shared<CannedClient>();
+  InstrumentedClient client(inner, "consul", ConsulEndpointTemplate, metrics_);
+  http::Request request;
+  request.target = "/v1/kv/rollouts/spec/hello";
+  ASSERT_TRUE(client.Send(request).ok());
+  inner->fail = true;
+  ASSERT_FALSE(client.Send(request).ok());
+  std::string text = Text();
+  EXPECT_THAT(text, HasSubstr("rollouts_api_requests_total{backend=\"consul\",code=\"200\","
+                              "endpoint=\"kv_get\"} 1"));
+  EXPECT_THAT(text, HasSubstr("rollouts_api_requests_total{backend=\"consul\",code=\"timeout\","
+                              "endpoint=\"kv_get\"} 1"));
+}
+
+}  // namespace
+}  // namespace rollouts::controller
