@@ -326,7 +326,7 @@ std::optional<ApiError> ClassifyConsulResponse(Endpoint endpoint, const std::str
 ApiError FromTransportError(const std::string& label, const http::Error& error,
                             const std::string& token);
 
-// "2s", "1500ms", "5m" style for ?wait=, the way the Consul CLI writes it.
+// Go duration text for ?wait= and session fields: whole seconds as "60s", else "1500ms".
 std::string FormatWait(std::chrono::milliseconds wait);
 
 }  // namespace rollouts::consul
