@@ -330,7 +330,7 @@ struct Indexed {
 struct BlockingQuery {
   uint64_t index = 0;
   std::chrono::milliseconds wait{std::chrono::minutes(5)};
-  std::shared_ptr<http::CancelToken> cancel;  // optional
+  std::shared_ptr<http::CancelToken> cancel{};  // optional
 };
 
 // For an ApiError of kind kConflict from RegisterJob: the job's current JobModifyIndex M
