@@ -145,10 +145,12 @@ struct Convergence {
   bool ok() const { return consul && routers; }
 };
 
-// Consul shows the flipped tags on every instance of the service, the new Active group's
-// instances are all ready, and every live router reports the Active version.
+// Consul shows the flipped tags on every instance of the service, the Active group's
+// instances are ready (all of them, or for a roll back at least one: the old version was
+// never stopped, and waiting for a flapping old instance would keep the failed version up),
+// and every live router reports the Active version.
 Convergence CheckConverged(const Ctx& c, const std::string& active_group,
-                           const std::string& active_version) {
+                           const std::string& active_version, bool all_ready = true) {
   Convergence conv;
   const std::string other = c.Other(active_group);
   int ready_active = 0;
@@ -167,7 +169,7 @@ Convergence CheckConverged(const Ctx& c, const std::string& active_group,
     }
   }
   int expected = c.Count(active_group);
-  conv.consul = wrong == 0 && expected > 0 && ready_active >= expected;
+  conv.consul = wrong == 0 && ready_active >= (all_ready ? std::max(expected, 1) : 1);
   std::vector<std::string> lagging;
   for (const RouterReport& r : c.s.routers) {
     if (r.applied_version != active_version) lagging.push_back(r.id);
@@ -1107,7 +1109,7 @@ Action OnRollingBack(const Ctx& c) {
     return c.Register(back,
                       "flip back: " + stable + " (" + st.stable_version + ") " + c.ActiveTag());
   }
-  Convergence conv = CheckConverged(c, stable, st.stable_version);
+  Convergence conv = CheckConverged(c, stable, st.stable_version, /*all_ready=*/false);
   if (!conv.ok()) {
     if (st.current_step && st.current_step->deadline && c.now >= *st.current_step->deadline) {
       // Stopping the failed group while routers may still send it traffic would turn a

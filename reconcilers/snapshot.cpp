@@ -129,4 +129,71 @@ JobView JobView::FromDocument(const nlohmann::json& doc) {
   return view;
 }
 
+bool ServiceReady(std::string_view service_id, const std::vector<HealthCheck>& checks) {
+  int own = 0;
+  for (const HealthCheck& c : checks) {
+    if (c.service_id.empty() || c.service_id != service_id) continue;
+    if (c.status != "passing") return false;
+    ++own;
+  }
+  return own > 0;
+}
+
+std::optional<NomadServiceOwner> ParseNomadServiceId(std::string_view id,
+                                                     std::string_view service) {
+  constexpr std::string_view kPrefix = "_nomad-task-";
+  constexpr std::string_view kGroup = "-group-";
+  constexpr size_t kUuidLength = 36;
+  if (id.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
+  id.remove_prefix(kPrefix.size());
+  if (id.size() < kUuidLength + kGroup.size() || id.substr(kUuidLength, kGroup.size()) != kGroup) {
+    return std::nullopt;
+  }
+  NomadServiceOwner owner;
+  owner.alloc_id = std::string(id.substr(0, kUuidLength));
+  std::string_view rest = id.substr(kUuidLength + kGroup.size());
+  // Group names may contain '-', so cut at the last "-<service>-".
+  const std::string marker = "-" + std::string(service) + "-";
+  size_t cut = rest.rfind(marker);
+  if (cut == std::string_view::npos || cut == 0) return std::nullopt;
+  owner.group = std::string(rest.substr(0, cut));
+  return owner;
+}
+
+ServiceInstance InstanceFromHealthEntry(const nlohmann::json& entry, std::string_view service) {
+  ServiceInstance instance;
+  if (!entry.is_object()) return instance;
+  static const json kEmpty = json::object();
+  const json& svc =
+      entry.contains("Service") && entry["Service"].is_object() ? entry["Service"] : kEmpty;
+  const json& node = entry.contains("Node") && entry["Node"].is_object() ? entry["Node"] : kEmpty;
+  instance.id = StringField(svc, "ID");
+  instance.address = StringField(svc, "Address");
+  if (instance.address.empty()) instance.address = StringField(node, "Address");
+  if (auto it = svc.find("Port"); it != svc.end() && it->is_number_integer()) {
+    instance.port = it->get<int>();
+  }
+  if (auto tags = svc.find("Tags"); tags != svc.end() && tags->is_array()) {
+    for (const json& t : *tags) {
+      if (t.is_string()) instance.tags.push_back(t.get<std::string>());
+    }
+  }
+  auto meta = StringMap(svc, "Meta");
+  if (auto it = meta.find("version"); it != meta.end()) instance.version = it->second;
+  if (auto owner = ParseNomadServiceId(instance.id, service)) {
+    instance.alloc_id = owner->alloc_id;
+    instance.group = owner->group;
+  }
+  std::vector<HealthCheck> checks;
+  if (auto list = entry.find("Checks"); list != entry.end() && list->is_array()) {
+    for (const json& c : *list) {
+      if (!c.is_object()) continue;
+      checks.push_back(
+          {StringField(c, "CheckID"), StringField(c, "ServiceID"), StringField(c, "Status")});
+    }
+  }
+  instance.ready = ServiceReady(instance.id, checks);
+  return instance;
+}
+
 }  // namespace rollouts::reconcilers

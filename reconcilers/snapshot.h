@@ -91,6 +91,29 @@ struct ServiceInstance {
   bool ready = false;
 };
 
+// One check of a /v1/health/service entry.
+struct HealthCheck {
+  std::string check_id;
+  std::string service_id;  // "" for node checks such as serfHealth
+  std::string status;      // passing | warning | critical
+};
+
+// Ready = the service's own checks are present and all passing. A new instance first shows
+// up with only the node's serfHealth check, which `?passing` would count as healthy
+// (DESIGN.md "Lessons"), so node checks never make an instance ready.
+bool ServiceReady(std::string_view service_id, const std::vector<HealthCheck>& checks);
+
+// Nomad registers "_nomad-task-<allocID>-group-<group>-<service>-<portLabel>".
+struct NomadServiceOwner {
+  std::string alloc_id;
+  std::string group;
+};
+std::optional<NomadServiceOwner> ParseNomadServiceId(std::string_view id, std::string_view service);
+
+// One entry of the unfiltered GET /v1/health/service/<service> (tags are filtered by the
+// caller, never by a ?tag= blocking query). Tolerant of missing fields.
+ServiceInstance InstanceFromHealthEntry(const nlohmann::json& entry, std::string_view service);
+
 // <prefix>routers/<id>: what a live router (its key exists, held by its session) applied.
 struct RouterReport {
   std::string id;

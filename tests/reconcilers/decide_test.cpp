@@ -1211,6 +1211,14 @@ std::vector<Case> Cases() {
     SetRouters(s, "v1");
     return s;
   };
+  add(
+      "RollingBackDoesNotWaitForEveryOldInstance",
+      [converged_back] {
+        Snapshot s = converged_back();
+        s.instances[0].ready = false;
+        return s;
+      },
+      [](const Action& a) { EXPECT_EQ(ExpectRegister<ScaleDownEdit>(a, 40).group, kGreen); });
   add("RollingBackStopsFailedGroup", converged_back,
       [](const Action& a) { EXPECT_EQ(ExpectRegister<ScaleDownEdit>(a, 40).group, kGreen); });
   add(

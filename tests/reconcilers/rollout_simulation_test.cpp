@@ -81,6 +81,8 @@ TEST(RolloutSimulation, HappyPathEndsHealthyWithOneFlipUnderFaults) {
     FakeWorld world(WithAnalysis("v2"), seed, Faulty(seed));
     Outcome out = RunToRest(world);
     crashes += world.crashes();
+    // A level-triggered loop must not write the status over and over while it waits.
+    EXPECT_LT(world.status_writes(), 80) << "seed " << seed;
     ASSERT_TRUE(world.violations().empty()) << "seed " << seed << ": " << Describe(world);
     ASSERT_EQ(out.phase, Phase::kHealthy) << "seed " << seed << ": " << Describe(world);
     EXPECT_EQ(out.active_version, "v2") << "seed " << seed;
