@@ -6,6 +6,8 @@
 // scaleDownDelay), and every run must end in the expected state.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "tests/reconcilers/fake_world.h"
 
 namespace rollouts::reconcilers::testing {
@@ -194,6 +196,105 @@ TEST(RolloutSimulation, SecondRolloutGoesBackToTheFirstGroup) {
   EXPECT_EQ(out.active_version, "v3");
   EXPECT_EQ(world.ActiveGroupInJob(), "hello-blue");
   EXPECT_EQ(world.Count("hello-green"), 0);
+}
+
+// Runs `steps` decide/act rounds (or fewer if the rollout rests first).
+void Steps(FakeWorld& world, int steps) {
+  for (int step = 0; step < steps; ++step) {
+    Action action = Decide(world.Observe());
+    world.Apply(action);
+    world.Advance(world.StepAfter(action));
+  }
+}
+
+std::string LastAck(const FakeWorld& world, const std::string& id) {
+  for (const ControlAck& a : world.status().acknowledged) {
+    if (a.id == id) return a.result;
+  }
+  return "";
+}
+
+TEST(RolloutSimulation, AbortAtAnyPointRestoresTheOldVersion) {
+  std::set<std::string> aborted_in;
+  for (uint32_t seed = 0; seed < kSeeds; ++seed) {
+    FakeWorld world(WithAnalysis("v2"), seed, Faulty(seed));
+    Steps(world, 5 + static_cast<int>(seed * 7 % 150));  // abort somewhere along the way
+    const Phase when = world.status().phase.value_or(Phase::kInvalidSpec);
+    world.SetControl("abort-" + std::to_string(seed), ControlVerb::kAbort);
+    Outcome out = RunToRest(world);
+    ASSERT_TRUE(world.violations().empty()) << "seed " << seed << ": " << Describe(world);
+    const std::string ack = LastAck(world, "abort-" + std::to_string(seed));
+    if (ack == "accepted") {
+      aborted_in.insert(std::string(PhaseName(when)));
+      EXPECT_EQ(out.phase, Phase::kDegraded)
+          << "seed " << seed << " aborted in " << PhaseName(when);
+      EXPECT_EQ(out.active_version, "v1");
+      EXPECT_EQ(world.ActiveGroupInJob(), "hello-blue");
+      EXPECT_EQ(world.Count("hello-green"), 0);
+      EXPECT_TRUE(out.flips == 0 || out.flips == 2) << out.flips;
+    } else {
+      // Rejected (before the rollout started, or after the old group was scaled down): the
+      // rollout completes normally.
+      EXPECT_EQ(out.phase, Phase::kHealthy) << "seed " << seed << " ack '" << ack << "'";
+      EXPECT_EQ(out.active_version, "v2");
+    }
+  }
+  // The seeds must reach the interesting phases, before and after the flip.
+  for (const char* phase : {"DeployingStandby", "WaitingHealthy", "Analyzing", "Verifying"}) {
+    EXPECT_TRUE(aborted_in.count(phase)) << "no abort in " << phase;
+  }
+}
+
+TEST(RolloutSimulation, PauseAndResumeAnywhereStillFinishes) {
+  for (uint32_t seed = 0; seed < kSeeds; ++seed) {
+    FakeWorld world(WithAnalysis("v2"), seed, Faulty(seed));
+    Steps(world, 5 + static_cast<int>(seed * 11 % 150));
+    world.SetControl("pause-" + std::to_string(seed), ControlVerb::kPause);
+    Steps(world, 3);
+    if (world.status().phase == Phase::kPaused) {
+      world.Advance(std::chrono::minutes(30));  // a long pause must not trip any deadline
+      Steps(world, 3);
+      EXPECT_EQ(world.status().phase, Phase::kPaused) << "seed " << seed;
+    }
+    world.SetControl("resume-" + std::to_string(seed), ControlVerb::kResume);
+    Outcome out = RunToRest(world);
+    ASSERT_TRUE(world.violations().empty()) << "seed " << seed << ": " << Describe(world);
+    EXPECT_EQ(out.phase, Phase::kHealthy) << "seed " << seed << ": " << Describe(world);
+    EXPECT_EQ(out.active_version, "v2");
+    EXPECT_EQ(out.flips, 1);
+  }
+}
+
+TEST(RolloutSimulation, ManualPromotionWaitsForPromote) {
+  for (uint32_t seed = 0; seed < kSeeds / 2; ++seed) {
+    Rollout r = WithAnalysis("v2");
+    r.spec.blue_green.auto_promote = false;
+    FakeWorld world(r, seed, Faulty(seed));
+    Outcome waiting = RunToRest(world, 800);  // rests in Paused: never flips on its own
+    ASSERT_TRUE(world.violations().empty()) << Describe(world);
+    ASSERT_EQ(waiting.phase, Phase::kPaused) << "seed " << seed << ": " << Describe(world);
+    EXPECT_EQ(waiting.flips, 0);
+    world.SetControl("promote-" + std::to_string(seed), ControlVerb::kPromote);
+    Outcome out = RunToRest(world);
+    ASSERT_TRUE(world.violations().empty()) << Describe(world);
+    EXPECT_EQ(out.phase, Phase::kHealthy) << "seed " << seed << ": " << Describe(world);
+    EXPECT_EQ(out.flips, 1);
+    EXPECT_EQ(LastAck(world, "promote-" + std::to_string(seed)), "accepted");
+  }
+}
+
+TEST(RolloutSimulation, EmptyMetricsNeverPromoteOnTheirOwn) {
+  for (uint32_t seed = 0; seed < kSeeds / 2; ++seed) {
+    FaultPlan plan = Faulty(seed);
+    plan.pre_metric = std::nullopt;  // the query matches no series
+    FakeWorld world(WithAnalysis("v2"), seed, plan);
+    Outcome out = RunToRest(world, 800);
+    ASSERT_TRUE(world.violations().empty()) << Describe(world);
+    EXPECT_EQ(out.phase, Phase::kPaused) << "seed " << seed << ": " << Describe(world);
+    EXPECT_EQ(world.status().pause->reason, "AnalysisInconclusive");
+    EXPECT_EQ(out.flips, 0);
+    EXPECT_EQ(out.active_version, "v1");
+  }
 }
 
 }  // namespace
