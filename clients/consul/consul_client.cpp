@@ -53,10 +53,25 @@ ApiResult<T> DecodeJson(const std::string& label, const http::Response& response
 
 }  // namespace
 
+namespace {
+
+// cpprestsdk (2.10) verifies the certificate against, and sends as SNI, the request's
+// Host header when there is one. clients/http implements TlsConfig::server_name by
+// switching cpprestsdk's validation off and installing its own check on the SSL
+// context, but cpprestsdk then sets verify_none on the stream, which disables every
+// check (chain and name). Until that is fixed there, the Consul client asks for the
+// name through the Host header instead and keeps full validation on.
+http::ClientOptions TransportOptions(const clients::AgentConfig& config) {
+  http::ClientOptions options{config.base_url, config.tls};
+  options.tls.server_name.clear();
+  return options;
+}
+
+}  // namespace
+
 HttpConsulClient::HttpConsulClient(clients::AgentConfig config, HttpConsulClientOptions options)
     : HttpConsulClient(config,
-                       std::shared_ptr<http::Client>(
-                           http::MakeClient(http::ClientOptions{config.base_url, config.tls})),
+                       std::shared_ptr<http::Client>(http::MakeClient(TransportOptions(config))),
                        std::move(options)) {}
 
 HttpConsulClient::HttpConsulClient(clients::AgentConfig config,
@@ -94,6 +109,7 @@ ApiResult<http::Response> HttpConsulClient::Send(const Call& call) {
   request.timeout = timeout;
   request.cancel = cancel;
   if (!config_.token.empty()) request.headers["X-Consul-Token"] = config_.token;
+  if (!config_.tls.server_name.empty()) request.headers["Host"] = config_.tls.server_name;
   if (!call.body.empty() && call.body.front() != '[' && call.body.front() != '{') {
     request.headers["Content-Type"] = "application/octet-stream";
   }
