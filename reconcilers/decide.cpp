@@ -125,7 +125,9 @@ GroupHealth ObserveGroup(const Ctx& c, const std::string& group, const std::stri
     }
     if (!a.Live()) continue;
     ++h.live;
-    if (a.deployment_healthy == false) ++h.unhealthy;
+    // An allocation of an earlier (superseded) deploy that is being replaced says nothing
+    // about this version.
+    if (a.deployment_healthy == false && a.job_version >= since_job_version) ++h.unhealthy;
     if (require_nomad_healthy && a.deployment_healthy != true) continue;
     if (a.client_status != "running") continue;
     for (const ServiceInstance& i : c.s.instances) {
@@ -990,8 +992,20 @@ Action OnPaused(const Ctx& c) {
   const RolloutStatus& st = c.s.status;
   if (PostFlip(st)) {
     if (auto a = NewActiveFailure(c)) return *a;
-  } else {
+  } else if (st.standby_job_version) {
     if (auto a = StandbyFailure(c)) return *a;
+    // Keep StandbyReady honest while waiting, so a promote after a flap still waits out
+    // minHealthyTime from the moment the standby became ready again.
+    GroupHealth h =
+        ObserveGroup(c, c.Other(st.stable_group), st.target_version, true, *st.standby_job_version);
+    const StatusCondition* ready = FindCondition(st, kStandbyReady);
+    const bool was_ready = ready && ready->status == "True";
+    if (h.AllReady() != was_ready) {
+      RolloutStatus n = c.Base();
+      SetCondition(n, Str(kStandbyReady), h.AllReady() ? "True" : "False",
+                   h.AllReady() ? "AllReady" : "NotReady", h.Describe(), c.now);
+      return c.Write(std::move(n), "standby readiness changed while paused");
+    }
   }
   return c.Wait(kIdleRequeue, "paused: " + (st.pause ? st.pause->reason : std::string()));
 }

@@ -820,6 +820,43 @@ std::vector<Case> Cases() {
       "PausedAwaitingPromotionWaits", [] { return Paused("AwaitingPromotion", Phase::kPromoting); },
       [](const Action& a) { EXPECT_EQ(As<NoOp>(a).requeue_after, seconds(30)); });
   add(
+      "PausedTracksStandbyReadiness",
+      [] {
+        Snapshot s = Paused("AwaitingPromotion", Phase::kPromoting);
+        s.instances.back().ready = false;
+        return s;
+      },
+      [](const Action& a) {
+        ExpectPhase(a, Phase::kPaused);
+        EXPECT_EQ(FindCondition(Written(a), "StandbyReady")->status, "False");
+      });
+  add(
+      "PromoteRightAfterAFlapWaitsMinHealthyTime",
+      [] {
+        Snapshot s =
+            WithControl(Paused("AwaitingPromotion", Phase::kPromoting), ControlVerb::kPromote);
+        SetCondition(s.status, "StandbyReady", "False", "NotReady", "", T0 - seconds(10));
+        SetCondition(s.status, "StandbyReady", "True", "AllReady", "", T0 - seconds(1));
+        return s;
+      },
+      [](const Action& a) {
+        ExpectPhase(a, Phase::kPaused);
+        ExpectAck(a, "req-1", "rejected: standby not ready");
+      });
+  add(
+      "UnhealthyAllocOfSupersededDeployIsIgnored",
+      [] {
+        Snapshot s = At(Phase::kWaitingHealthy);
+        s.status.standby_job_version = 3;  // v2 was redeployed at job version 3
+        for (Allocation& al : s.allocations) {
+          if (al.group == kGreen) al.job_version = 3;
+        }
+        Allocation old{"old-v", kGreen, 1, "running", "run", false, 0};
+        s.allocations.push_back(old);  // still being replaced
+        return s;
+      },
+      [](const Action& a) { As<NoOp>(a); });
+  add(
       "PromoteWhenPausedFlips",
       [] {
         return WithControl(Paused("AwaitingPromotion", Phase::kPromoting), ControlVerb::kPromote);
