@@ -70,6 +70,24 @@ HelloConfig LoadConfig(const CommandLine& flags, const EnvLookup& env) {
   if (auto rate = FirstSet({env("ERROR_RATE")})) {
     config.error_rate = ParseFraction("ERROR_RATE", *rate);
   }
+  if (auto by_version = FirstSet({env("ERROR_RATE_BY_VERSION")})) {
+    // "v3=0.05,v4=1": every entry is checked, also those for other versions, so a typo
+    // shows up on the first start and not on the day that version is rolled out.
+    std::size_t start = 0;
+    while (start <= by_version->size()) {
+      std::size_t comma = by_version->find(',', start);
+      if (comma == std::string::npos) comma = by_version->size();
+      std::string entry = by_version->substr(start, comma - start);
+      std::size_t equals = entry.find('=');
+      if (equals == std::string::npos || equals == 0) {
+        throw std::invalid_argument(
+            "ERROR_RATE_BY_VERSION entries must be version=fraction, got \"" + entry + "\"");
+      }
+      double rate = ParseFraction("ERROR_RATE_BY_VERSION", entry.substr(equals + 1));
+      if (entry.substr(0, equals) == config.version) config.error_rate = rate;
+      start = comma + 1;
+    }
+  }
   if (auto latency = FirstSet({env("LATENCY_MS")})) {
     config.latency = std::chrono::milliseconds(ParseInteger("LATENCY_MS", *latency, 0, 600000));
   }

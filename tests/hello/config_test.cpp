@@ -75,6 +75,25 @@ TEST(HelloConfigTest, KnobsAreRead) {
   EXPECT_TRUE(config.crash_on_start);
 }
 
+TEST(HelloConfigTest, ErrorRateByVersionOverridesForTheListedVersionOnly) {
+  const std::string table = "v3=0.05,v4=1";
+  HelloConfig bad = LoadConfig(
+      {},
+      FakeEnv({{"APP_VERSION", "v3"}, {"ERROR_RATE", "0.5"}, {"ERROR_RATE_BY_VERSION", table}}));
+  EXPECT_DOUBLE_EQ(bad.error_rate, 0.05);
+  HelloConfig worst =
+      LoadConfig({}, FakeEnv({{"APP_VERSION", "v4"}, {"ERROR_RATE_BY_VERSION", table}}));
+  EXPECT_DOUBLE_EQ(worst.error_rate, 1.0);
+  HelloConfig good = LoadConfig(
+      {},
+      FakeEnv({{"APP_VERSION", "v2"}, {"ERROR_RATE", "0.25"}, {"ERROR_RATE_BY_VERSION", table}}));
+  EXPECT_DOUBLE_EQ(good.error_rate, 0.25);
+  // A prefix is not a match.
+  HelloConfig other =
+      LoadConfig({}, FakeEnv({{"APP_VERSION", "v33"}, {"ERROR_RATE_BY_VERSION", table}}));
+  EXPECT_DOUBLE_EQ(other.error_rate, 0.0);
+}
+
 TEST(HelloConfigTest, FalseSpellingsAreFalse) {
   for (const char* value : {"0", "false", "FALSE", "no", "off", ""}) {
     HelloConfig config = LoadConfig({}, FakeEnv({{"FAIL_HEALTH", value}}));
@@ -83,10 +102,19 @@ TEST(HelloConfigTest, FalseSpellingsAreFalse) {
 }
 
 TEST(HelloConfigTest, MalformedValuesAreRefusedWithTheirName) {
-  const std::map<std::string, std::string> bad[] = {
-      {{"ERROR_RATE", "1.01"}}, {{"ERROR_RATE", "-0.1"}},    {{"ERROR_RATE", "x"}},
-      {{"ERROR_RATE", "0.3x"}}, {{"LATENCY_MS", "-1"}},      {{"LATENCY_MS", "1.5"}},
-      {{"PORT", "65536"}},      {{"NOMAD_PORT_http", "ab"}}, {{"CRASH_ON_START", "sure"}}};
+  const std::map<std::string, std::string> bad[] = {{{"ERROR_RATE", "1.01"}},
+                                                    {{"ERROR_RATE", "-0.1"}},
+                                                    {{"ERROR_RATE", "x"}},
+                                                    {{"ERROR_RATE", "0.3x"}},
+                                                    {{"LATENCY_MS", "-1"}},
+                                                    {{"LATENCY_MS", "1.5"}},
+                                                    {{"PORT", "65536"}},
+                                                    {{"NOMAD_PORT_http", "ab"}},
+                                                    {{"CRASH_ON_START", "sure"}},
+                                                    {{"ERROR_RATE_BY_VERSION", "v3"}},
+                                                    {{"ERROR_RATE_BY_VERSION", "=0.1"}},
+                                                    {{"ERROR_RATE_BY_VERSION", "v1=0.1,v3=2"}},
+                                                    {{"ERROR_RATE_BY_VERSION", "v1=0.1,"}}};
   for (const auto& env : bad) {
     const std::string& name = env.begin()->first;
     try {

@@ -198,6 +198,13 @@ TEST(HelloTest, ErrorRateFractionIsRoughlyThatFraction) {
   EXPECT_EQ(Sample(metrics, Requests("200", "v3")), statuses[200]);
 }
 
+TEST(HelloTest, ErrorRateByVersionMakesOnlyThatVersionFail) {
+  Running bad = Start({{"APP_VERSION", "v3"}, {"ERROR_RATE_BY_VERSION", "v3=1"}});
+  EXPECT_EQ(SendMany(bad.port, "/hello", 20)[500], 20);
+  Running good = Start({{"APP_VERSION", "v2"}, {"ERROR_RATE_BY_VERSION", "v3=1"}});
+  EXPECT_EQ(SendMany(good.port, "/hello", 20)[200], 20);
+}
+
 TEST(HelloTest, CrashOnStartExitsWithOneWithoutListening) {
   HelloProcess process(HELLO_BINARY, {{"CRASH_ON_START", "1"}});
   EXPECT_FALSE(process.WaitListening(10s).has_value());
