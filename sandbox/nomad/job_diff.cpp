@@ -114,16 +114,17 @@ std::optional<json> SetDiff(const std::string& name, const json& old_list, const
     for (const json& v : new_list) new_set.insert(PrimitiveText(v));
   std::set<std::string> all = old_set;
   all.insert(new_set.begin(), new_set.end());
+  // Nomad lists additions, then deletions, then unchanged elements.
   json fields = json::array();
+  for (const std::string& v : new_set) {
+    if (!old_set.count(v)) fields.push_back(FieldDiff("Added", name, "", v));
+  }
+  for (const std::string& v : old_set) {
+    if (!new_set.count(v)) fields.push_back(FieldDiff("Deleted", name, v, ""));
+  }
   for (const std::string& v : all) {
-    const bool in_old = old_set.count(v) > 0;
-    const bool in_new = new_set.count(v) > 0;
-    if (in_old && in_new) {
-      if (contextual) fields.push_back(FieldDiff("None", name, v, v));
-    } else if (in_new) {
-      fields.push_back(FieldDiff("Added", name, "", v));
-    } else {
-      fields.push_back(FieldDiff("Deleted", name, v, ""));
+    if (contextual && old_set.count(v) && new_set.count(v)) {
+      fields.push_back(FieldDiff("None", name, v, v));
     }
   }
   if (fields.empty()) return std::nullopt;

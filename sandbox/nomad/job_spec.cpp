@@ -33,7 +33,8 @@ std::string JsonTypeName(const json& value) {
 // the default, a value of the wrong type is a decode error.
 class Reader {
  public:
-  Reader(const json& object, std::string where) : object_(object), where_(std::move(where)) {}
+  // Holds a copy: callers pass temporaries (a nested object looked up just before).
+  Reader(json object, std::string where) : object_(std::move(object)), where_(std::move(where)) {}
 
   const json* Find(const std::string& key) const {
     if (!object_.is_object()) return nullptr;
@@ -110,7 +111,7 @@ class Reader {
   }
 
  private:
-  const json& object_;
+  json object_;
   std::string where_;
 };
 

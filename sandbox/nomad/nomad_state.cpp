@@ -510,7 +510,10 @@ void NomadState::SupervisorLoop() {
     Send(replies);
     lock.lock();
     if (stopping_) break;
-    wake_.wait_for(lock, kTickInterval);
+    // Wake for the next staggered action on time, so the stagger is what was configured.
+    auto next = SteadyClock::now() + kTickInterval;
+    for (const auto& action : actions_) next = std::min(next, action.first);
+    wake_.wait_until(lock, next);
   }
 }
 
@@ -851,6 +854,9 @@ void NomadState::Reconcile(const std::string& job_id, const std::string& registe
   if (deployment && deployment->job_version != version) deployment = nullptr;
   const std::string deployment_id = deployment ? deployment->id : "";
   std::vector<std::string> consul_updates;
+  // The evaluation reports queued allocations for the groups it placed (or failed to).
+  std::set<std::string> placed_groups;
+  std::map<std::string, int64_t> queued;
 
   for (auto& [id, alloc] : allocs_) {
     if (alloc.job_id == job_id && alloc.Live() && !FindGroup(job, alloc.group)) {
@@ -913,6 +919,7 @@ void NomadState::Reconcile(const std::string& job_id, const std::string& registe
         StopAllocation(*old, "alloc is being updated due to job update", index());
         live.erase(std::find(live.begin(), live.end(), old));
         live.push_back(&PlaceAllocation(job, name, old->index, eval(), deployment_id, index()));
+        placed_groups.insert(name);
       }
     }
     // 4. Missing allocations are placed (all at once, as for a new job).
@@ -922,7 +929,8 @@ void NomadState::Reconcile(const std::string& job_id, const std::string& registe
     if (missing > 0 && !driver_ok) {
       if (!register_eval.empty()) {
         json& e = evals_[register_eval];
-        e["QueuedAllocations"][name] = missing;
+        placed_groups.insert(name);
+        queued[name] = missing;
         e["FailedTGAllocs"][name] = {{"NodesEvaluated", 1},
                                      {"NodesFiltered", 1},
                                      {"NodesAvailable", {{"dc1", 1}}},
@@ -949,6 +957,7 @@ void NomadState::Reconcile(const std::string& job_id, const std::string& registe
     for (int slot = 0; missing > 0; ++slot) {
       if (used.count(slot)) continue;
       PlaceAllocation(job, name, slot, eval(), deployment_id, index());
+      placed_groups.insert(name);
       used.insert(slot);
       missing--;
     }
@@ -967,6 +976,11 @@ void NomadState::Reconcile(const std::string& job_id, const std::string& registe
     });
   }
   if (!consul_updates.empty()) RunDueActions(start);
+  if (!register_eval.empty() && !placed_groups.empty()) {
+    json counts = json::object();
+    for (const std::string& group : placed_groups) counts[group] = queued[group];
+    evals_[register_eval]["QueuedAllocations"] = counts;
+  }
   if (raft_index != 0 && !register_eval.empty()) {
     evals_[register_eval]["ModifyIndex"] = raft_index;
     evals_[register_eval]["ModifyTime"] = go::UnixNanos(SystemClock::now());

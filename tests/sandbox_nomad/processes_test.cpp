@@ -1,0 +1,270 @@
+// raw_exec for real: a two-group job runs real processes whose checks pass; a tags-only
+// update keeps processes and allocations and changes the Consul tags (staggered); a
+// destructive update replaces processes; purge and Shutdown leave no process behind.
+#include <signal.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "tests/sandbox_nomad/nomad_test_env.h"
+
+namespace rollouts::sandbox::testing {
+namespace {
+
+json HttpServerTask(const std::string& version) {
+  return {{"Name", "app"},
+          {"Driver", "raw_exec"},
+          {"Config",
+           {{"command", "/usr/bin/python3"},
+            {"args", {"-m", "http.server", "${NOMAD_PORT_http}", "--bind", "${NOMAD_IP_http}"}}}},
+          {"Env", {{"APP_VERSION", version}}},
+          {"KillTimeout", 2000000000LL},
+          {"Resources", {{"CPU", 100}, {"MemoryMB", 64}}}};
+}
+
+json Group(const std::string& name, const std::string& tag, const std::string& version) {
+  return {{"Name", name},
+          {"Count", 2},
+          {"Meta", {{"version", version}}},
+          {"Networks", {{{"DynamicPorts", {{{"Label", "http"}}}}}}},
+          {"Services",
+           {{{"Name", "web"},
+             {"PortLabel", "http"},
+             {"Tags", {tag}},
+             {"Meta", {{"version", version}}},
+             {"Checks",
+              {{{"Name", "web-http"},
+                {"Type", "http"},
+                {"Path", "/"},
+                {"Interval", 1000000000LL},
+                {"Timeout", 1000000000LL}}}}}}},
+          {"Tasks", {HttpServerTask(version)}}};
+}
+
+json WebJob(const std::string& blue_tag, const std::string& green_tag,
+            const std::string& green_version = "v2") {
+  json job = {{"ID", "web"},
+              {"Name", "web"},
+              {"Type", "service"},
+              {"Datacenters", {"dc1"}},
+              {"TaskGroups",
+               {Group("web-blue", blue_tag, "v1"), Group("web-green", green_tag, green_version)}}};
+  return {{"Job", WithFastUpdate(job)}};
+}
+
+// Allocation ID -> its task's PIDs, read from /proc.
+std::map<std::string, std::set<pid_t>> TaskProcesses(NomadTestEnv& env, const std::string& job) {
+  std::map<std::string, std::set<pid_t>> out;
+  for (const json& alloc : env.Get("/v1/job/" + job + "/allocations").body) {
+    if (alloc["DesiredStatus"] != "run") continue;
+    out[alloc["ID"]] = ProcessesWithEnv("NOMAD_ALLOC_ID", alloc["ID"]);
+  }
+  return out;
+}
+
+std::map<std::string, std::string> TagsByGroup(FakeCatalog& catalog) {
+  std::map<std::string, std::string> out;  // service ID -> "group:tag"
+  for (const auto& [id, reg] : catalog.Services()) {
+    const std::string group = id.find("web-blue") != std::string::npos ? "blue" : "green";
+    out[id] = group + ":" + (reg.tags.empty() ? "" : reg.tags.front());
+  }
+  return out;
+}
+
+TEST(NomadProcesses, TwoGroupJobLifecycle) {
+  NomadTestEnv env;
+  Reply registered = env.Post("/v1/jobs", WebJob("active", "standby"));
+  ASSERT_EQ(registered.status, 200) << registered.text;
+  ASSERT_TRUE(env.WaitDeployment("web", 0, "successful"));
+
+  // Four real processes, one per allocation, each serving the port its check probes.
+  auto processes = TaskProcesses(env, "web");
+  ASSERT_EQ(processes.size(), 4u);
+  for (const auto& [alloc, pids] : processes) EXPECT_EQ(pids.size(), 1u) << alloc;
+  auto services = env.catalog().Services();
+  ASSERT_EQ(services.size(), 4u);
+  for (const auto& [id, reg] : services) {
+    EXPECT_EQ(id.rfind("_nomad-task-", 0), 0u) << id;
+    EXPECT_TRUE(env.catalog().PassingSince(id).has_value()) << id;
+    EXPECT_EQ(reg.meta.at("version"), id.find("web-blue") != std::string::npos ? "v1" : "v2");
+    ASSERT_EQ(reg.checks.size(), 1u);
+    EXPECT_EQ(reg.checks[0].id.rfind("_nomad-check-", 0), 0u);
+  }
+
+  // Tags-only swap: in place. Same allocations, same processes, new tags.
+  Reply swapped = env.Post("/v1/job/web", WebJob("standby", "active"));
+  ASSERT_EQ(swapped.status, 200) << swapped.text;
+  ASSERT_TRUE(env.WaitDeployment("web", 1, "successful"));
+  EXPECT_EQ(TaskProcesses(env, "web"), processes);
+  for (const auto& [id, group_tag] : TagsByGroup(env.catalog())) {
+    EXPECT_TRUE(group_tag == "blue:standby" || group_tag == "green:active") << group_tag;
+  }
+  EXPECT_EQ(env.catalog().Services().size(), 4u);
+  // Each allocation's registration changed on its own, one stagger apart.
+  auto updates = env.catalog().TagUpdates();
+  ASSERT_EQ(updates.size(), 4u);
+  std::set<std::string> updated_ids;
+  for (const auto& u : updates) updated_ids.insert(u.service_id);
+  EXPECT_EQ(updated_ids.size(), 4u);
+  for (size_t i = 1; i < updates.size(); ++i) {
+    EXPECT_GE(updates[i].at - updates[i - 1].at, std::chrono::milliseconds(40));
+  }
+
+  // Destructive change (env of web-green): green processes replaced, blue untouched.
+  Reply changed = env.Post("/v1/job/web", WebJob("standby", "active", "v3"));
+  ASSERT_EQ(changed.status, 200) << changed.text;
+  ASSERT_TRUE(env.WaitDeployment("web", 2, "successful"));
+  auto after = TaskProcesses(env, "web");
+  ASSERT_EQ(after.size(), 4u);
+  std::set<pid_t> old_pids;
+  for (const auto& [alloc, pids] : processes) old_pids.insert(pids.begin(), pids.end());
+  int kept = 0;
+  int replaced = 0;
+  for (const auto& [alloc, pids] : after) {
+    ASSERT_EQ(pids.size(), 1u);
+    if (processes.count(alloc)) {
+      EXPECT_EQ(pids, processes[alloc]);
+      kept++;
+    } else {
+      EXPECT_EQ(old_pids.count(*pids.begin()), 0u);
+      EXPECT_EQ(ProcessesWithEnv("APP_VERSION", "v3").count(*pids.begin()), 1u);
+      replaced++;
+    }
+  }
+  EXPECT_EQ(kept, 2);
+  EXPECT_EQ(replaced, 2);
+  for (const auto& [alloc, pids] : processes) {
+    if (!after.count(alloc)) {
+      EXPECT_TRUE(ProcessesWithEnv("NOMAD_ALLOC_ID", alloc).empty());
+    }
+  }
+
+  // Purge: the job is gone, every process exited, nothing left in the catalog.
+  Reply purged = env.Send("DELETE", "/v1/job/web?purge=true");
+  ASSERT_EQ(purged.status, 200);
+  EXPECT_TRUE(NomadTestEnv::WaitFor([] { return ProcessesWithEnv("NOMAD_JOB_ID", "web").empty(); },
+                                    std::chrono::seconds(20)));
+  EXPECT_TRUE(env.catalog().Services().empty());
+  EXPECT_EQ(env.Get("/v1/job/web").status, 404);
+}
+
+TEST(NomadProcesses, ShutdownStopsEveryTask) {
+  std::string job_marker;
+  {
+    NomadTestEnv env;
+    json body = WebJob("active", "standby");
+    body["Job"]["ID"] = body["Job"]["Name"] = "shutdown-web";
+    ASSERT_EQ(env.Post("/v1/jobs", body).status, 200);
+    ASSERT_TRUE(NomadTestEnv::WaitFor(
+        [] { return ProcessesWithEnv("NOMAD_JOB_ID", "shutdown-web").size() == 4; }));
+    env.agent().Shutdown();
+    EXPECT_TRUE(ProcessesWithEnv("NOMAD_JOB_ID", "shutdown-web").empty());
+    EXPECT_TRUE(env.catalog().Services().empty());
+  }
+  EXPECT_TRUE(ProcessesWithEnv("NOMAD_JOB_ID", "shutdown-web").empty());
+}
+
+json ShellJob(const std::string& id, const std::string& script, json restart = nullptr,
+              int64_t kill_timeout_ns = 1000000000LL) {
+  json group = {{"Name", "g"},
+                {"Count", 1},
+                {"Meta", {{"color", "blue"}}},
+                {"Networks", {{{"DynamicPorts", {{{"Label", "http"}}}}}}},
+                {"Update", {{"HealthCheck", "task_states"}}},
+                {"Tasks",
+                 {{{"Name", "t"},
+                   {"Driver", "raw_exec"},
+                   {"Config", {{"command", "/bin/sh"}, {"args", {"-c", script}}}},
+                   {"Env", {{"LISTEN", "${NOMAD_ADDR_http}"}}},
+                   {"KillTimeout", kill_timeout_ns}}}}};
+  if (!restart.is_null()) group["RestartPolicy"] = restart;
+  json job = {{"ID", id}, {"Datacenters", {"dc1"}}, {"TaskGroups", {group}}};
+  return {{"Job", WithFastUpdate(job)}};
+}
+
+json OnlyAllocation(NomadTestEnv& env, const std::string& job) {
+  json allocs = env.Get("/v1/job/" + job + "/allocations").body;
+  return allocs.size() == 1 ? allocs[0] : json(nullptr);
+}
+
+TEST(NomadProcesses, TaskEnvironmentAndLogs) {
+  NomadTestEnv env;
+  ASSERT_EQ(env.Post("/v1/jobs", ShellJob("envjob",
+                                          "echo port=${NOMAD_PORT_http} addr=$LISTEN "
+                                          "meta=$NOMAD_META_color group=$NOMAD_GROUP_NAME "
+                                          "job=$NOMAD_JOB_NAME; echo oops >&2; sleep 30"))
+                .status,
+            200);
+  ASSERT_TRUE(env.WaitDeployment("envjob", 0, "successful"));
+  const json alloc =
+      env.Get("/v1/allocation/" + OnlyAllocation(env, "envjob")["ID"].get<std::string>()).body;
+  const int port = alloc["AllocatedResources"]["Shared"]["Ports"][0]["Value"];
+  EXPECT_GE(port, 20000);
+  EXPECT_LE(port, 32000);
+  const auto dir = env.data_dir() / "alloc" / alloc["ID"].get<std::string>();
+  std::stringstream out;
+  out << std::ifstream(dir / "t.stdout").rdbuf();
+  EXPECT_EQ(out.str(), "port=" + std::to_string(port) + " addr=127.0.0.1:" + std::to_string(port) +
+                           " meta=blue group=g job=envjob\n");
+  std::stringstream err;
+  err << std::ifstream(dir / "t.stderr").rdbuf();
+  EXPECT_EQ(err.str(), "oops\n");
+}
+
+TEST(NomadProcesses, FailingTaskExhaustsRestartsAndFailsDeployment) {
+  NomadTestEnv env;
+  json restart = {
+      {"Attempts", 1}, {"Interval", 60000000000LL}, {"Delay", 100000000LL}, {"Mode", "fail"}};
+  ASSERT_EQ(env.Post("/v1/jobs", ShellJob("crash", "exit 3", restart)).status, 200);
+  ASSERT_TRUE(env.WaitDeployment("crash", 0, "failed"));
+  const json alloc = OnlyAllocation(env, "crash");
+  EXPECT_EQ(alloc["ClientStatus"], "failed");
+  EXPECT_EQ(alloc["DeploymentStatus"]["Healthy"], false);
+  const json task = alloc["TaskStates"]["t"];
+  EXPECT_EQ(task["State"], "dead");
+  EXPECT_EQ(task["Failed"], true);
+  EXPECT_EQ(task["Restarts"], 1);
+  EXPECT_EQ(task["Events"].back()["Type"], "Not Restarting");
+  int terminated = 0;
+  for (const json& e : task["Events"]) {
+    if (e["Type"] == "Terminated") {
+      EXPECT_EQ(e["ExitCode"], 3);
+      terminated++;
+    }
+  }
+  EXPECT_EQ(terminated, 2);
+}
+
+TEST(NomadProcesses, KillTimeoutEscalatesToSigkill) {
+  NomadTestEnv env;
+  // Ignores SIGINT (the default KillSignal), so only the SIGKILL after KillTimeout ends it.
+  ASSERT_EQ(env.Post("/v1/jobs",
+                     ShellJob("stubborn", "trap '' INT; echo ready; while true; do sleep 1; done",
+                              nullptr, 300000000LL))
+                .status,
+            200);
+  // Wait until the trap is installed (the task printed "ready"), not just started.
+  ASSERT_TRUE(NomadTestEnv::WaitFor([&] {
+    json a = OnlyAllocation(env, "stubborn");
+    if (!a.is_object() || a["ClientStatus"] != "running") return false;
+    std::ifstream out(env.data_dir() / "alloc" / a["ID"].get<std::string>() / "t.stdout");
+    std::string line;
+    return std::getline(out, line) && line == "ready";
+  }));
+  ASSERT_EQ(env.Send("DELETE", "/v1/job/stubborn").status, 200);
+  ASSERT_TRUE(NomadTestEnv::WaitFor(
+      [&] { return OnlyAllocation(env, "stubborn")["ClientStatus"] == "complete"; }));
+  const json events = OnlyAllocation(env, "stubborn")["TaskStates"]["t"]["Events"];
+  std::vector<std::string> types;
+  for (const json& e : events) types.push_back(e["Type"]);
+  ASSERT_GE(types.size(), 3u);
+  EXPECT_EQ(types[types.size() - 3], "Killing");
+  EXPECT_EQ(types[types.size() - 2], "Terminated");
+  EXPECT_EQ(events[events.size() - 2]["Signal"], SIGKILL);
+  EXPECT_EQ(types.back(), "Killed");
+  EXPECT_TRUE(ProcessesWithEnv("NOMAD_JOB_ID", "stubborn").empty());
+}
+
+}  // namespace
+}  // namespace rollouts::sandbox::testing
