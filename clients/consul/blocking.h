@@ -31,7 +31,8 @@ class BlockingIndex {
   // Records the index a response carried. Returns true when it differs from the
   // previous response's index (the resource may have changed), also on the first read.
   bool Observe(uint64_t response_index);
-  // After an error the index is kept: the next query blocks on what we last saw.
+  // Forgets everything: the next query is a plain read. (Errors do not call this: after
+  // an error the watcher keeps blocking on the index it last saw.)
   void Reset() {
     next_ = 0;
     seen_any_ = false;

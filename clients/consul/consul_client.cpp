@@ -110,8 +110,10 @@ ApiResult<http::Response> HttpConsulClient::Send(const Call& call) {
   request.cancel = cancel;
   if (!config_.token.empty()) request.headers["X-Consul-Token"] = config_.token;
   if (!config_.tls.server_name.empty()) request.headers["Host"] = config_.tls.server_name;
-  if (!call.body.empty() && call.body.front() != '[' && call.body.front() != '{') {
-    request.headers["Content-Type"] = "application/octet-stream";
+  // KV values go as the raw bytes Consul stores (no Content-Type, like the Consul CLI);
+  // txn and session bodies are JSON documents.
+  if (call.endpoint == Endpoint::kTxn || call.endpoint == Endpoint::kSessionCreate) {
+    request.headers["Content-Type"] = "application/json";
   }
 
   const std::string label = Label(call.method, call.path);
