@@ -1,0 +1,161 @@
+#include "controller/runtime.h"
+
+#include <glog/logging.h>
+
+#include "clients/consul/blocking.h"
+
+namespace rollouts::controller {
+
+ControllerRuntime::ControllerRuntime(consul::ConsulClient& consul, ReconcileFn reconcile,
+                                     RuntimeOptions options, ControllerMetrics* metrics,
+                                     std::function<bool()> is_leader)
+    : consul_(consul),
+      reconcile_(std::move(reconcile)),
+      options_(std::move(options)),
+      metrics_(metrics),
+      is_leader_(std::move(is_leader)),
+      queue_(options_.queue, nullptr, metrics) {}
+
+ControllerRuntime::~ControllerRuntime() {
+  Stop(std::chrono::seconds(0));
+}
+
+void ControllerRuntime::Start() {
+  threads_.emplace_back([this] { WatchLoop("spec", options_.kv_prefix + "spec/"); });
+  threads_.emplace_back([this] { WatchLoop("control", options_.kv_prefix + "control/"); });
+  threads_.emplace_back([this] { ResyncLoop(); });
+  for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+}
+
+bool ControllerRuntime::Stop(std::chrono::milliseconds drain_timeout) {
+  stop_->Cancel();  // watches and resync stop; blocking queries are cancelled
+  bool drained = queue_.ShutDownWithDrain(drain_timeout);
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+  // Workers return from Get() once the queue is shut down; one still inside a reconcile
+  // past the drain deadline is joined too (its cancel token has fired).
+  for (auto& t : workers_) {
+    if (t.joinable()) t.join();
+  }
+  workers_.clear();
+  return drained;
+}
+
+void ControllerRuntime::EnqueueAll() {
+  for (const auto& name : KnownRollouts()) queue_.Add(name);
+}
+
+std::set<std::string> ControllerRuntime::KnownRollouts() const {
+  std::lock_guard lock(mu_);
+  return known_;
+}
+
+Readiness ControllerRuntime::WatchesLive() const {
+  // A blocking query answers at the latest after wait + wait/16; allow a little more for
+  // latency and one error backoff.
+  const auto slack = options_.watch_wait + options_.watch_wait / 16 + std::chrono::seconds(30);
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(mu_);
+  for (const char* watch : {"spec", "control"}) {
+    auto it = last_success_.find(watch);
+    if (it == last_success_.end()) {
+      return {false, std::string("the ") + watch + " watch has not answered yet"};
+    }
+    if (now - it->second > slack) {
+      auto age = std::chrono::duration_cast<std::chrono::seconds>(now - it->second).count();
+      return {false, std::string("the ") + watch + " watch last answered " + std::to_string(age) +
+                         "s ago"};
+    }
+  }
+  return {true, ""};
+}
+
+void ControllerRuntime::WatchLoop(const std::string& watch, const std::string& prefix) {
+  consul::BlockingPolicy policy;
+  policy.wait = options_.watch_wait;
+  policy.min_interval = options_.watch_min_interval;
+  consul::BlockingWatcher<std::vector<consul::KvPair>> watcher(
+      [this, prefix](const consul::QueryOptions& q) { return consul_.KvList(prefix, q); }, policy,
+      stop_);
+  while (!stop_->cancelled()) {
+    auto poll = watcher.PollOnce();
+    if (!poll.result.ok()) {
+      if (poll.result.error().kind != clients::ApiErrorKind::kCancelled) {
+        LOG(WARNING) << "watch " << watch << ": " << poll.result.error().ToString();
+      }
+      continue;
+    }
+    if (metrics_ != nullptr) metrics_->RecordWatchSuccess(watch, std::chrono::system_clock::now());
+    std::vector<std::string> changed;
+    {
+      std::lock_guard lock(mu_);
+      last_success_[watch] = std::chrono::steady_clock::now();
+      std::map<std::string, uint64_t> current;
+      for (const auto& kv : poll.result.value().value) {
+        if (kv.key.size() <= prefix.size()) continue;  // the folder key itself
+        std::string name = kv.key.substr(prefix.size());
+        if (name.find('/') != std::string::npos) continue;  // not a Rollout key
+        current[name] = kv.modify_index;
+      }
+      auto& previous = seen_[watch];
+      for (const auto& [name, index] : current) {
+        auto it = previous.find(name);
+        if (it == previous.end() || it->second != index) changed.push_back(name);
+      }
+      for (const auto& [name, index] : previous) {
+        if (!current.contains(name)) changed.push_back(name);  // deleted
+      }
+      previous = std::move(current);
+      if (watch == "spec") {
+        known_.clear();
+        for (const auto& [name, index] : previous) known_.insert(name);
+      }
+    }
+    for (const auto& name : changed) queue_.Add(name);
+  }
+}
+
+void ControllerRuntime::ResyncLoop() {
+  while (stop_->SleepFor(options_.resync)) EnqueueAll();
+}
+
+void ControllerRuntime::WorkerLoop() {
+  while (auto name = queue_.Get()) {
+    if (!is_leader_ || !is_leader_()) {
+      // Not ours to act on; becoming leader enqueues everything again.
+      queue_.Forget(*name);
+      queue_.Done(*name);
+      continue;
+    }
+    auto start = std::chrono::steady_clock::now();
+    ReconcileResult result;
+    try {
+      result = reconcile_(*name, stop_);
+    } catch (const std::exception& e) {
+      result.error = true;
+      result.error_kind = "internal";
+      result.message = e.what();
+    }
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (metrics_ != nullptr) {
+      const std::string kind =
+          !result.error ? "" : (result.error_kind.empty() ? "internal" : result.error_kind);
+      metrics_->RecordReconcile(seconds, kind);
+      if (result.deleted) metrics_->ForgetRollout(*name);
+    }
+    if (result.error) {
+      LOG(WARNING) << "reconcile " << *name << " failed (" << result.error_kind
+                   << "): " << result.message;
+      queue_.AddRateLimited(*name);
+    } else {
+      queue_.Forget(*name);
+      if (result.requeue_after.count() > 0) queue_.AddAfter(*name, result.requeue_after);
+    }
+    queue_.Done(*name);
+  }
+}
+
+}  // namespace rollouts::controller

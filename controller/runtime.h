@@ -1,0 +1,95 @@
+// The controller's event loop: watches feed the work queue, workers reconcile.
+//
+// - One recursive blocking query each on <prefix>spec/ and <prefix>control/. A change
+//   enqueues only the Rollouts whose key was added, modified or deleted (compared by
+//   ModifyIndex), so one edit does not reconcile all of them.
+// - A periodic resync enqueues every known Rollout (level-triggered safety net).
+// - Workers run the reconcile function only while this instance is the leader; a key
+//   taken by a non-leader is dropped, and becoming leader enqueues everything again.
+// - Errors retry with the queue's per-key backoff; requeue_after schedules a revisit.
+// The watches run on followers too, so a standby is warm and /readyz reflects them.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "clients/consul/consul_client.h"
+#include "clients/http/cancel.h"
+#include "controller/http_endpoints.h"
+#include "controller/metrics.h"
+#include "controller/work_queue.h"
+
+namespace rollouts::controller {
+
+struct ReconcileResult {
+  bool error = false;
+  std::string error_kind;  // for metrics: an ApiErrorKindName, "internal", ...
+  std::string message;
+  std::chrono::milliseconds requeue_after{0};
+  bool deleted = false;  // the Rollout is gone: drop its metric series
+};
+
+using ReconcileFn = std::function<ReconcileResult(
+    const std::string& name, const std::shared_ptr<http::CancelToken>& cancel)>;
+
+struct RuntimeOptions {
+  std::string kv_prefix = "rollouts/";
+  int workers = 4;
+  std::chrono::milliseconds resync{std::chrono::minutes(5)};
+  std::chrono::milliseconds watch_wait{std::chrono::minutes(5)};
+  // Minimum gap between two queries of one watch.
+  std::chrono::milliseconds watch_min_interval{std::chrono::milliseconds(100)};
+  WorkQueueOptions queue;
+};
+
+class ControllerRuntime {
+ public:
+  ControllerRuntime(consul::ConsulClient& consul, ReconcileFn reconcile, RuntimeOptions options,
+                    ControllerMetrics* metrics, std::function<bool()> is_leader);
+  ~ControllerRuntime();
+
+  void Start();
+  // Stops the watches, lets in-flight reconciles finish (bounded by drain_timeout) and
+  // joins every thread. Returns true when nothing was cut short.
+  bool Stop(std::chrono::milliseconds drain_timeout);
+
+  // Enqueues every known Rollout (resync; called when leadership is gained).
+  void EnqueueAll();
+  void Enqueue(const std::string& name) { queue_.Add(name); }
+
+  // Watches live: each has answered within its wait plus slack.
+  Readiness WatchesLive() const;
+  std::set<std::string> KnownRollouts() const;
+  WorkQueue& queue() { return queue_; }
+
+ private:
+  void WatchLoop(const std::string& watch, const std::string& prefix);
+  void WorkerLoop();
+  void ResyncLoop();
+
+  consul::ConsulClient& consul_;
+  ReconcileFn reconcile_;
+  RuntimeOptions options_;
+  ControllerMetrics* metrics_;
+  std::function<bool()> is_leader_;
+  WorkQueue queue_;
+  std::shared_ptr<http::CancelToken> stop_ = std::make_shared<http::CancelToken>();
+  std::vector<std::thread> threads_;
+  std::vector<std::thread> workers_;
+
+  mutable std::mutex mu_;
+  // watch -> (rollout -> ModifyIndex) of the last listing.
+  std::map<std::string, std::map<std::string, uint64_t>> seen_;
+  std::map<std::string, std::chrono::steady_clock::time_point> last_success_;
+  std::set<std::string> known_;  // names under spec/
+};
+
+}  // namespace rollouts::controller
