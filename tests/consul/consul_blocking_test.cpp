@@ -7,6 +7,7 @@
 #include "clients/consul/blocking.h"
 #include "clients/consul/consul_client.h"
 #include "tests/consul/fake_consul_kv.h"
+#include "tests/consul/mock_consul_client.h"
 
 namespace rollouts::consul {
 namespace {
@@ -280,6 +281,39 @@ TEST(BlockingWatcher, NextIsBoundedAndSkipsUnchangedAnswers) {
   auto bounded = watcher.Next(2);  // two unchanged answers, then give the caller control
   EXPECT_FALSE(bounded.changed);
   EXPECT_EQ(fetch->next, 6u);
+}
+
+// The watcher drives any ConsulClient, e.g. the mock code under test is given.
+TEST(BlockingWatcher, DrivesAClientBehindTheInterface) {
+  using ::testing::_;
+  using ::testing::Field;
+  using ::testing::Return;
+  testing::MockConsulClient mock;
+  auto entry = [](const std::string& tag) {
+    ServiceEntry e;
+    e.service.id = "a";
+    e.service.tags = {tag};
+    return e;
+  };
+  QueryResult<std::vector<ServiceEntry>> before{{entry("standby")}, {7, true, {}}};
+  QueryResult<std::vector<ServiceEntry>> after{{entry("active")}, {9, false, {}}};
+  {
+    ::testing::InSequence order;
+    EXPECT_CALL(mock, HealthService("hello", _, Field(&QueryOptions::index, 0u)))
+        .WillOnce(Return(before));
+    EXPECT_CALL(mock, HealthService("hello", _, Field(&QueryOptions::index, 7u)))
+        .WillOnce(Return(before))  // wait timeout: same index
+        .WillOnce(Return(after));
+  }
+  BlockingPolicy policy;
+  policy.min_interval = std::chrono::milliseconds(0);
+  BlockingWatcher<std::vector<ServiceEntry>> watcher(
+      [&](const QueryOptions& q) { return mock.HealthService("hello", {}, q); }, policy);
+  EXPECT_TRUE(HasTag(watcher.Next().result->value.at(0), "standby"));
+  auto flipped = watcher.Next();
+  ASSERT_TRUE(flipped.changed);
+  EXPECT_TRUE(HasTag(flipped.result->value.at(0), "active"));
+  EXPECT_EQ(watcher.index(), 9u);
 }
 
 }  // namespace
