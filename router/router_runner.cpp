@@ -70,13 +70,6 @@ void RouterRunner::Run(const std::shared_ptr<http::CancelToken>& stop) {
   std::mutex mu;
   std::condition_variable cv;
   bool dirty = true;
-  auto mark_dirty = [&] {
-    {
-      std::lock_guard lock(mu);
-      dirty = true;
-    }
-    cv.notify_all();
-  };
   int stop_sub = stop->Subscribe([&] { cv.notify_all(); });
 
   consul::BlockingPolicy policy;

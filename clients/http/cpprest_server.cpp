@@ -76,7 +76,7 @@ class CpprestServer final : public Server {
   }
 
  private:
-  static void Dispatch(ws::http_request request, const Handler& handler) {
+  static void Dispatch(ws::http_request request, const Handler& handler) {  // NOLINT
     ServerRequest in;
     in.method = request.method();
     const web::uri& uri = request.request_uri();
@@ -85,12 +85,6 @@ class CpprestServer final : public Server {
     in.target = uri.path() + (in.query.empty() ? "" : "?" + in.query);
     for (const auto& [name, value] : request.headers()) in.headers.emplace(name, value);
     in.remote_address = request.remote_address();
-    try {
-      std::vector<unsigned char> bytes = request.extract_vector().get();
-      in.body.assign(bytes.begin(), bytes.end());
-    } catch (const std::exception&) {
-      in.body.clear();
-    }
     auto replied = std::make_shared<std::atomic<bool>>(false);
     Responder respond = [request, replied](Response out) mutable {
       if (replied->exchange(true)) return;
@@ -109,11 +103,23 @@ class CpprestServer final : public Server {
         }
       });
     };
-    try {
-      handler(std::move(in), respond);
-    } catch (const std::exception& e) {
-      respond(Response{500, {{"Content-Type", "text/plain; charset=utf-8"}}, e.what()});
-    }
+    // The body arrives on the listener's own thread pool: waiting for it with .get() on a
+    // pool thread deadlocks once every pool thread waits (seen with 50+ connections), so
+    // the handler runs in a continuation when the body is there.
+    request.extract_vector().then([in = std::move(in), respond,
+                                   handler](pplx::task<std::vector<unsigned char>> body) mutable {
+      try {
+        std::vector<unsigned char> bytes = body.get();
+        in.body.assign(bytes.begin(), bytes.end());
+      } catch (const std::exception&) {
+        in.body.clear();
+      }
+      try {
+        handler(std::move(in), respond);
+      } catch (const std::exception& e) {
+        respond(Response{500, {{"Content-Type", "text/plain; charset=utf-8"}}, e.what()});
+      }
+    });
   }
 
   uint16_t port_;

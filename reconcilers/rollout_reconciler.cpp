@@ -1,0 +1,293 @@
+#include "reconcilers/rollout_reconciler.h"
+
+#include <fnmatch.h>
+#include <glog/logging.h>
+
+namespace rollouts::reconcilers {
+
+namespace {
+
+constexpr size_t kUuidLength = 36;
+
+std::string ErrorText(const clients::ApiError& e) {
+  return e.ToString();
+}
+
+}  // namespace
+
+bool JobAllowed(const std::vector<std::string>& globs, const std::string& namespace_,
+                const std::string& job) {
+  std::string subject = (namespace_.empty() ? "default" : namespace_) + "/" + job;
+  for (const auto& g : globs) {
+    if (::fnmatch(g.c_str(), subject.c_str(), 0) == 0) return true;
+  }
+  return false;
+}
+
+std::string AllocIdFromServiceId(const std::string& service_id) {
+  static const std::string kPrefix = "_nomad-task-";
+  if (service_id.rfind(kPrefix, 0) != 0 || service_id.size() < kPrefix.size() + kUuidLength) {
+    return "";
+  }
+  return service_id.substr(kPrefix.size(), kUuidLength);
+}
+
+RolloutReconciler::RolloutReconciler(consul::ConsulClient& consul, NomadClientFor nomad,
+                                     prometheus::PrometheusClient* prometheus, Prober& prober,
+                                     std::function<TimePoint()> now,
+                                     std::function<bool()> may_write, ReconcilerOptions options,
+                                     ReconcileListener* listener)
+    : consul_(consul),
+      nomad_(std::move(nomad)),
+      prometheus_(prometheus),
+      prober_(prober),
+      now_(std::move(now)),
+      may_write_(std::move(may_write)),
+      options_(std::move(options)),
+      listener_(listener) {}
+
+clients::ApiResult<Snapshot> RolloutReconciler::Observe(const std::string& name) {
+  Snapshot s;
+  s.name = name;
+  s.now = now_();
+  s.settings.router_timeout = options_.router_timeout;
+  s.settings.poll_interval = options_.poll_interval;
+  std::string allowed;
+  for (const auto& g : options_.allowed_jobs) allowed += (allowed.empty() ? "" : ",") + g;
+  s.settings.allowed_jobs = allowed;
+
+  const std::string& p = options_.kv_prefix;
+  auto spec = consul_.KvGet(p + "spec/" + name, {});
+  if (!spec.ok()) return spec.error();
+  if (spec.value().value) {
+    s.spec_modify_index = spec.value().value->modify_index;
+    ParseResult parsed = ParseRollout(spec.value().value->value);
+    if (parsed.rollout) {
+      s.spec = std::move(parsed.rollout);
+    } else {
+      s.spec_errors = std::move(parsed.errors);
+    }
+  }
+  auto status = consul_.KvGet(p + "status/" + name, {});
+  if (!status.ok()) return status.error();
+  if (status.value().value) {
+    s.status_modify_index = status.value().value->modify_index;
+    auto doc = nlohmann::json::parse(status.value().value->value, nullptr, false);
+    s.status = StatusFromJson(doc.is_discarded() ? nlohmann::json::object() : doc);
+  }
+  auto control = consul_.KvGet(p + "control/" + name, {});
+  if (!control.ok()) return control.error();
+  if (control.value().value) {
+    auto doc = nlohmann::json::parse(control.value().value->value, nullptr, false);
+    if (doc.is_object() && doc.contains("id") && doc["id"].is_string() && doc.contains("verb") &&
+        doc["verb"].is_string()) {
+      if (auto verb = ParseControlVerb(doc["verb"].get<std::string>())) {
+        s.control = ControlRequest{doc["id"].get<std::string>(), *verb};
+      }
+    }
+  }
+  if (!s.spec) return s;  // invalid or deleted: decide() must not need the cluster
+
+  const Rollout& r = *s.spec;
+  s.settings.job_allowed =
+      JobAllowed(options_.allowed_jobs, r.spec.nomad.namespace_, r.spec.nomad.job);
+  if (!s.settings.job_allowed) return s;  // refused: do not even read the job
+
+  nomad::NomadClient& nomad = nomad_(r.spec.nomad.namespace_);
+  auto job = nomad.GetJob(r.spec.nomad.job);
+  if (!job.ok()) return job.error();
+  if (job.value()) s.job = JobView::FromDocument(job.value()->json());
+
+  std::map<std::string, std::string> group_of_alloc;
+  if (s.job) {
+    auto allocs = nomad.JobAllocations(r.spec.nomad.job, {});
+    if (!allocs.ok()) return allocs.error();
+    for (const auto& a : allocs.value().value) {
+      Allocation out;
+      out.id = a.id;
+      out.group = a.task_group;
+      out.job_version = static_cast<int64_t>(a.job_version);
+      out.client_status = a.client_status;
+      out.desired_status = a.desired_status;
+      if (a.deployment_status) out.deployment_healthy = a.deployment_status->healthy;
+      for (const auto& [task, state] : a.task_states)
+        out.restarts += static_cast<int>(state.restarts);
+      group_of_alloc[a.id] = a.task_group;
+      s.allocations.push_back(std::move(out));
+    }
+  }
+
+  // Unfiltered on purpose (DESIGN.md "Lessons"): tags are filtered here, not by Consul.
+  auto health = consul_.HealthService(r.spec.nomad.service, {}, {});
+  if (!health.ok()) return health.error();
+  for (const auto& e : health.value().value) {
+    ServiceInstance i;
+    i.id = e.service.id;
+    i.alloc_id = AllocIdFromServiceId(e.service.id);
+    auto g = group_of_alloc.find(i.alloc_id);
+    if (g != group_of_alloc.end()) i.group = g->second;
+    i.address = consul::ServiceAddress(e);
+    i.port = e.service.port;
+    i.tags = e.service.tags;
+    auto v = e.service.meta.find("version");
+    if (v != e.service.meta.end()) i.version = v->second;
+    i.ready = consul::IsReady(e);
+    s.instances.push_back(std::move(i));
+  }
+
+  auto routers = consul_.KvList(p + "routers/", {});
+  if (!routers.ok()) return routers.error();
+  for (const auto& kv : routers.value().value) {
+    // Only live routers count: their report key is held by their session.
+    if (kv.session.empty()) continue;
+    auto doc = nlohmann::json::parse(kv.value, nullptr, false);
+    if (!doc.is_object()) continue;
+    RouterReport rep;
+    rep.id = doc.value("id", kv.key.substr(p.size() + 8));
+    const auto& svc = doc["services"][r.spec.nomad.service];
+    if (!svc.is_object()) {
+      s.routers.push_back(rep);  // a router that does not route this service lags forever
+      continue;                  // unless it is told to: decide() sees an empty version
+    }
+    rep.applied_version = svc.value("version", "");
+    if (auto t = ParseTime(svc.value("appliedAt", ""))) rep.time = *t;
+    s.routers.push_back(std::move(rep));
+  }
+  return s;
+}
+
+RolloutReconciler::ActResult RolloutReconciler::Act(
+    const Snapshot& s, const Action& action, const std::shared_ptr<http::CancelToken>& cancel) {
+  ActResult out;
+  if (const auto* w = std::get_if<WriteStatus>(&action)) {
+    if (!may_write_()) return {false, false, "not the leader: status not written", {}};
+    consul::PutOptions put;
+    put.cas = w->cas_index;
+    auto r =
+        consul_.KvPut(options_.kv_prefix + "status/" + s.name, StatusToJson(w->status).dump(), put);
+    if (!r.ok()) return {false, false, "status write: " + ErrorText(r.error()), {}};
+    if (!r.value())
+      return {
+          false, true, "status changed under us (CAS " + std::to_string(w->cas_index) + ")", {}};
+    if (listener_) listener_->OnStatusWritten(s.name, s.status, w->status);
+    return out;
+  }
+  if (const auto* reg = std::get_if<RegisterJob>(&action)) {
+    if (!may_write_()) return {false, false, "not the leader: job not registered", {}};
+    nomad::NomadClient& nomad = nomad_(s.spec->spec.nomad.namespace_);
+    auto r = nomad.RegisterJob(nomad::Job(reg->job), reg->enforce_index);
+    if (!r.ok()) {
+      bool conflict = r.error().kind == clients::ApiErrorKind::kConflict;
+      return {false, conflict, "job register (" + reg->reason + "): " + ErrorText(r.error()), {}};
+    }
+    LOG(INFO) << s.name << ": registered job " << s.spec->spec.nomad.job << " ("
+              << DescribeJobEdit(reg->edit) << "), JobModifyIndex " << r.value().job_modify_index;
+    return out;
+  }
+  if (const auto* probe = std::get_if<RunProbe>(&action)) {
+    ProbeResult pr = prober_.Probe(probe->targets, probe->probe, cancel);
+    PendingMeasurement m{probe->run,
+                         probe->version,
+                         std::string(kProbeErrorRate),
+                         pr.error_rate,
+                         pr.total == 0 ? pr.first_error : "",
+                         s.now};
+    m.time = now_();
+    out.measurements.push_back(m);
+    if (probe->probe.max_p99_latency) {
+      PendingMeasurement lat = m;
+      lat.metric = std::string(kProbeP99Latency);
+      lat.value = pr.p99_ms;
+      out.measurements.push_back(lat);
+    }
+    if (pr.failed > 0) {
+      LOG(INFO) << s.name << ": probe " << pr.failed << "/" << pr.total
+                << " failed, first: " << pr.first_error;
+    }
+    return out;
+  }
+  if (const auto* q = std::get_if<RunMetricQuery>(&action)) {
+    PendingMeasurement m{q->run, q->version, q->metric.name, std::nullopt, "", now_()};
+    if (prometheus_ == nullptr) {
+      m.error = "no Prometheus configured (--prometheus-addr)";
+    } else {
+      auto r = prometheus_->Query(q->query, std::nullopt, cancel);
+      if (!r.ok()) {
+        m.error = ErrorText(r.error());
+      } else if (r.value().samples.size() > 1) {
+        m.error = "query returned " + std::to_string(r.value().samples.size()) +
+                  " series; a gate query must reduce to one (use sum/avg/max)";
+      } else if (!r.value().samples.empty()) {
+        const auto& v = r.value().samples[0].value;
+        // NaN stays "no value" (Inconclusive); infinities are real, comparable values.
+        if (v.kind != prometheus::ValueKind::kNaN) m.value = v.number;
+        if (v.kind == prometheus::ValueKind::kNaN) m.error = "NaN";
+      }
+    }
+    out.measurements.push_back(m);
+    return out;
+  }
+  return out;  // NoOp
+}
+
+ReconcileOutcome RolloutReconciler::Reconcile(const std::string& name,
+                                              const std::shared_ptr<http::CancelToken>& cancel) {
+  ReconcileOutcome outcome;
+  std::vector<PendingMeasurement> carried;
+  for (int round = 0; round < options_.max_actions; ++round) {
+    if (cancel && cancel->cancelled()) {
+      outcome.message = "cancelled";
+      return outcome;
+    }
+    auto observed = Observe(name);
+    if (!observed.ok()) {
+      outcome.error = true;
+      outcome.message = "observe: " + ErrorText(observed.error());
+      return outcome;
+    }
+    Snapshot s = std::move(observed).value();
+    if (!s.spec && s.spec_errors.empty() && !s.status.phase) {
+      outcome.deleted = true;
+      return outcome;
+    }
+    s.measurements = carried;
+    if (s.spec) {
+      outcome.nomad_namespace = s.spec->spec.nomad.namespace_;
+      outcome.nomad_job = s.spec->spec.nomad.job;
+      outcome.service = s.spec->spec.nomad.service;
+    }
+    Action action = Decide(s);
+    outcome.phase = s.status.phase;
+    if (const auto* noop = std::get_if<NoOp>(&action)) {
+      outcome.requeue_after = noop->requeue_after;
+      outcome.message = noop->reason;
+      if (listener_) listener_->OnAction(name, action, true);
+      return outcome;
+    }
+    ++outcome.actions;
+    ActResult r = Act(s, action, cancel);
+    if (listener_) listener_->OnAction(name, action, r.ok);
+    for (const auto& m : r.measurements) {
+      if (listener_) listener_->OnMeasurement(name, m);
+    }
+    if (std::holds_alternative<WriteStatus>(action) && r.ok) {
+      carried.clear();  // recorded in the status now
+      outcome.phase = std::get<WriteStatus>(action).status.phase;
+    }
+    carried.insert(carried.end(), r.measurements.begin(), r.measurements.end());
+    if (!r.ok) {
+      if (r.conflict) {
+        VLOG(1) << name << ": " << r.message << "; observing again";
+        continue;
+      }
+      outcome.error = true;
+      outcome.message = r.message;
+      return outcome;
+    }
+  }
+  outcome.message = "action budget used up; requeued";
+  outcome.requeue_after = Duration(1);
+  return outcome;
+}
+
+}  // namespace rollouts::reconcilers

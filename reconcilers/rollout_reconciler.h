@@ -1,0 +1,98 @@
+// One reconcile of one Rollout: observe (Consul KV spec/status/control/routers, the Nomad
+// job and its allocations, the service's Consul health), decide() (pure), act (one write
+// or one measurement), and again, until decide() says there is nothing to do now. Every
+// write is guarded: status with Consul CAS, the job with EnforceIndex, and both only while
+// this controller still holds leadership.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "clients/consul/consul_client.h"
+#include "clients/nomad/nomad_client.h"
+#include "clients/prometheus/prometheus_client.h"
+#include "reconcilers/decide.h"
+#include "reconcilers/prober.h"
+
+namespace rollouts::reconcilers {
+
+struct ReconcilerOptions {
+  std::string kv_prefix = "rollouts/";
+  std::vector<std::string> allowed_jobs = {"*"};  // fnmatch globs of "namespace/job"
+  Duration router_timeout{std::chrono::seconds(60)};
+  Duration poll_interval{std::chrono::seconds(2)};
+  // Bound on decide/act rounds in one reconcile; the key is requeued at once when hit.
+  int max_actions = 32;
+};
+
+// What happened, for logs and metrics (the controller turns these into Prometheus series).
+class ReconcileListener {
+ public:
+  virtual ~ReconcileListener() = default;
+  virtual void OnAction(const std::string& /*rollout*/, const Action& /*action*/,
+                        bool /*succeeded*/) {}
+  // After a successful status write.
+  virtual void OnStatusWritten(const std::string& /*rollout*/, const RolloutStatus& /*before*/,
+                               const RolloutStatus& /*after*/) {}
+  virtual void OnMeasurement(const std::string& /*rollout*/, const PendingMeasurement& /*m*/) {}
+};
+
+struct ReconcileOutcome {
+  Duration requeue_after{0};  // 0 with error: back off; 0 without: nothing scheduled
+  bool error = false;
+  std::string message;
+  std::optional<Phase> phase;
+  int actions = 0;
+  bool deleted = false;  // the spec key is gone
+  // What the spec points at (empty when the spec is invalid), so the runtime can watch
+  // the job's allocations and the service's health while a rollout is in progress.
+  std::string nomad_namespace;
+  std::string nomad_job;
+  std::string service;
+};
+
+using NomadClientFor = std::function<nomad::NomadClient&(const std::string& namespace_)>;
+
+class RolloutReconciler {
+ public:
+  RolloutReconciler(consul::ConsulClient& consul, NomadClientFor nomad,
+                    prometheus::PrometheusClient* prometheus, Prober& prober,
+                    std::function<TimePoint()> now, std::function<bool()> may_write,
+                    ReconcilerOptions options, ReconcileListener* listener = nullptr);
+
+  ReconcileOutcome Reconcile(const std::string& name,
+                             const std::shared_ptr<http::CancelToken>& cancel = nullptr);
+
+  // Builds the snapshot (public for tests and for `rolloutd --once`).
+  clients::ApiResult<Snapshot> Observe(const std::string& name);
+
+ private:
+  struct ActResult {
+    bool ok = true;
+    bool conflict = false;  // lost a CAS / EnforceIndex race: observe again at once
+    std::string message;
+    std::vector<PendingMeasurement> measurements;
+  };
+  ActResult Act(const Snapshot& snapshot, const Action& action,
+                const std::shared_ptr<http::CancelToken>& cancel);
+
+  consul::ConsulClient& consul_;
+  NomadClientFor nomad_;
+  prometheus::PrometheusClient* prometheus_;
+  Prober& prober_;
+  std::function<TimePoint()> now_;
+  std::function<bool()> may_write_;
+  ReconcilerOptions options_;
+  ReconcileListener* listener_;
+};
+
+// fnmatch over "namespace/job".
+bool JobAllowed(const std::vector<std::string>& globs, const std::string& namespace_,
+                const std::string& job);
+
+// "_nomad-task-<allocID>-group-<group>-<service>-<port>" -> allocID ("" if not that form).
+std::string AllocIdFromServiceId(const std::string& service_id);
+
+}  // namespace rollouts::reconcilers
