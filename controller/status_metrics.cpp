@@ -1,0 +1,91 @@
+#include "controller/status_metrics.h"
+
+#include <string_view>
+
+namespace rollouts::controller {
+namespace {
+
+using reconcilers::Phase;
+
+bool SameRun(const reconcilers::AnalysisRun& a, const reconcilers::AnalysisRun& b) {
+  return a.name == b.name && a.version == b.version && a.started_at == b.started_at;
+}
+
+// Gates that are phases rather than measurements: leaving WaitingHealthy forward means
+// the health gate passed, into RollingBack that it failed; the same for Paused (manual).
+void RecordPhaseGates(ControllerMetrics& metrics, Phase from, Phase to) {
+  const bool forward = to != Phase::kRollingBack && to != Phase::kDegraded;
+  if (from == Phase::kWaitingHealthy && to != Phase::kWaitingHealthy) {
+    metrics.RecordGateResult("health", forward ? "pass" : "fail");
+  }
+  if (from == Phase::kPaused && to == Phase::kPromoting) metrics.RecordGateResult("manual", "pass");
+}
+
+}  // namespace
+
+std::string VerdictLabel(reconcilers::Verdict verdict) {
+  switch (verdict) {
+    case reconcilers::Verdict::kSuccessful:
+      return "pass";
+    case reconcilers::Verdict::kFailed:
+      return "fail";
+    case reconcilers::Verdict::kInconclusive:
+      return "inconclusive";
+    case reconcilers::Verdict::kError:
+      return "error";
+  }
+  return "error";
+}
+
+void RecordStatusChange(ControllerMetrics& metrics, const std::string& rollout,
+                        const reconcilers::RolloutStatus& before,
+                        const reconcilers::RolloutStatus& after,
+                        std::chrono::system_clock::time_point now) {
+  if (after.phase) {
+    metrics.SetRolloutPhase(rollout, std::string(reconcilers::PhaseName(*after.phase)), now);
+    if (before.phase && *before.phase != *after.phase) {
+      RecordPhaseGates(metrics, *before.phase, *after.phase);
+    }
+  }
+
+  // A step ended when the current step changed (name or start time).
+  if (before.current_step) {
+    const auto& old_step = *before.current_step;
+    const bool ended = !after.current_step || after.current_step->name != old_step.name ||
+                       after.current_step->started_at != old_step.started_at;
+    if (ended) {
+      auto took = std::chrono::duration<double>(now.time_since_epoch()) -
+                  std::chrono::duration<double>(old_step.started_at.time_since_epoch());
+      if (took.count() >= 0) metrics.ObserveStepDuration(old_step.name, took.count());
+    }
+  }
+
+  // The declared Active version moved: a flip (or a flip back).
+  if (!before.active_version.empty() && !after.active_version.empty() &&
+      before.active_version != after.active_version) {
+    metrics.RecordFlip(rollout);
+  }
+  if (!after.rollback_reason.empty() && after.rollback_reason != before.rollback_reason) {
+    metrics.RecordRollback(rollout, after.rollback_reason);
+  }
+
+  // Measurements added by this write.
+  for (const auto& run : after.analysis_runs) {
+    size_t already = 0;
+    for (const auto& old_run : before.analysis_runs) {
+      if (SameRun(old_run, run)) already = old_run.measurements.size();
+    }
+    for (size_t i = already; i < run.measurements.size(); ++i) {
+      const auto& m = run.measurements[i];
+      const bool probe = std::string_view(m.metric).starts_with("probe-");
+      metrics.RecordGateResult(probe ? "probe" : "metrics", VerdictLabel(m.verdict));
+      if (m.value) metrics.SetAnalysisValue(rollout, m.metric, *m.value);
+    }
+  }
+
+  if (!after.active_version.empty() || !after.target_version.empty()) {
+    metrics.SetRolloutInfo(rollout, after.active_version, after.target_version);
+  }
+}
+
+}  // namespace rollouts::controller
