@@ -56,7 +56,8 @@ http::TlsConfig TlsFromEnv(const EnvLookup& env, const std::string& prefix) {
 
 EnvLookup ProcessEnv() {
   return [](const std::string& name) -> std::optional<std::string> {
-    const char* v = std::getenv(name.c_str());
+    // Read-only use; nothing in this program calls setenv after startup.
+    const char* v = std::getenv(name.c_str());  // NOLINT(concurrency-mt-unsafe)
     if (v == nullptr) return std::nullopt;
     return std::string(v);
   };

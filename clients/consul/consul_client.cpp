@@ -14,6 +14,9 @@ using nlohmann::json;
 
 // One request as the client methods describe it; Send turns it into HTTP.
 struct HttpConsulClient::Call {
+  Call(http::Method m, std::string p, Endpoint e, http::Safety s, const QueryOptions* q = nullptr)
+      : method(m), path(std::move(p)), endpoint(e), safety(s), blocking(q) {}
+
   http::Method method = http::Method::kGet;
   std::string path;                // already percent-encoded
   std::vector<std::string> query;  // "recurse", "cas=3", ... in this order
@@ -69,7 +72,8 @@ http::ClientOptions TransportOptions(const clients::AgentConfig& config) {
 
 }  // namespace
 
-HttpConsulClient::HttpConsulClient(clients::AgentConfig config, HttpConsulClientOptions options)
+HttpConsulClient::HttpConsulClient(const clients::AgentConfig& config,
+                                   HttpConsulClientOptions options)
     : HttpConsulClient(config,
                        std::shared_ptr<http::Client>(http::MakeClient(TransportOptions(config))),
                        std::move(options)) {}
@@ -164,7 +168,7 @@ ApiResult<http::Response> HttpConsulClient::Send(const Call& call) {
 ApiResult<QueryResult<std::optional<KvPair>>> HttpConsulClient::KvGet(const std::string& key,
                                                                       const QueryOptions& q) {
   using R = QueryResult<std::optional<KvPair>>;
-  Call call{http::Method::kGet, KvPath(key), {}, "", Endpoint::kKvRead, http::Safety::kRead, &q};
+  Call call(http::Method::kGet, KvPath(key), Endpoint::kKvRead, http::Safety::kRead, &q);
   auto sent = Send(call);
   if (!sent) return sent.error();
   const auto& response = sent.value();
@@ -179,8 +183,8 @@ ApiResult<QueryResult<std::optional<KvPair>>> HttpConsulClient::KvGet(const std:
 
 ApiResult<QueryResult<std::optional<std::string>>> HttpConsulClient::KvGetRaw(
     const std::string& key, const QueryOptions& q) {
-  Call call{http::Method::kGet, KvPath(key),         {"raw"}, "",
-            Endpoint::kKvRead,  http::Safety::kRead, &q};
+  Call call(http::Method::kGet, KvPath(key), Endpoint::kKvRead, http::Safety::kRead, &q);
+  call.query = {"raw"};
   auto sent = Send(call);
   if (!sent) return sent.error();
   QueryResult<std::optional<std::string>> out{std::nullopt, MetaFromHeaders(sent->headers)};
@@ -191,8 +195,8 @@ ApiResult<QueryResult<std::optional<std::string>>> HttpConsulClient::KvGetRaw(
 ApiResult<QueryResult<std::vector<KvPair>>> HttpConsulClient::KvList(const std::string& prefix,
                                                                      const QueryOptions& q) {
   using R = QueryResult<std::vector<KvPair>>;
-  Call call{http::Method::kGet, KvPath(prefix),      {"recurse"}, "",
-            Endpoint::kKvRead,  http::Safety::kRead, &q};
+  Call call(http::Method::kGet, KvPath(prefix), Endpoint::kKvRead, http::Safety::kRead, &q);
+  call.query = {"recurse"};
   auto sent = Send(call);
   if (!sent) return sent.error();
   R out{{}, MetaFromHeaders(sent->headers)};
@@ -206,9 +210,9 @@ ApiResult<QueryResult<std::vector<KvPair>>> HttpConsulClient::KvList(const std::
 ApiResult<QueryResult<std::vector<std::string>>> HttpConsulClient::KvKeys(
     const std::string& prefix, const std::string& separator, const QueryOptions& q) {
   using R = QueryResult<std::vector<std::string>>;
-  Call call{http::Method::kGet, KvPath(prefix),      {"keys"}, "",
-            Endpoint::kKvRead,  http::Safety::kRead, &q};
-  if (!separator.empty()) call.query.push_back("separator=" + http::PercentEncode(separator));
+  Call call(http::Method::kGet, KvPath(prefix), Endpoint::kKvRead, http::Safety::kRead, &q);
+  call.query = {"keys"};
+  if (!separator.empty()) call.query.emplace_back("separator=" + http::PercentEncode(separator));
   auto sent = Send(call);
   if (!sent) return sent.error();
   R out{{}, MetaFromHeaders(sent->headers)};
@@ -235,15 +239,15 @@ ApiResult<bool> DecodeBool(const std::string& label, const http::Response& respo
 
 ApiResult<bool> HttpConsulClient::KvPut(const std::string& key, const std::string& value,
                                         const PutOptions& options) {
-  Call call{http::Method::kPut, KvPath(key),           {},     value,
-            Endpoint::kKvWrite, http::Safety::kUnsafe, nullptr};
-  if (options.flags) call.query.push_back("flags=" + std::to_string(*options.flags));
-  if (options.cas) call.query.push_back("cas=" + std::to_string(*options.cas));
+  Call call(http::Method::kPut, KvPath(key), Endpoint::kKvWrite, http::Safety::kUnsafe);
+  call.body = value;
+  if (options.flags) call.query.emplace_back("flags=" + std::to_string(*options.flags));
+  if (options.cas) call.query.emplace_back("cas=" + std::to_string(*options.cas));
   if (!options.acquire.empty()) {
-    call.query.push_back("acquire=" + http::PercentEncode(options.acquire, false));
+    call.query.emplace_back("acquire=" + http::PercentEncode(options.acquire, false));
   }
   if (!options.release.empty()) {
-    call.query.push_back("release=" + http::PercentEncode(options.release, false));
+    call.query.emplace_back("release=" + http::PercentEncode(options.release, false));
   }
   // A CAS write that did land shows up as `false` on a retry instead of a double write;
   // acquire/release are idempotent for the same session.
@@ -256,11 +260,10 @@ ApiResult<bool> HttpConsulClient::KvPut(const std::string& key, const std::strin
 }
 
 ApiResult<bool> HttpConsulClient::KvDelete(const std::string& key, const DeleteOptions& options) {
-  Call call{http::Method::kDelete, KvPath(key),           {},     "",
-            Endpoint::kKvWrite,    http::Safety::kUnsafe, nullptr};
-  if (options.recurse) call.query.push_back("recurse");
+  Call call(http::Method::kDelete, KvPath(key), Endpoint::kKvWrite, http::Safety::kUnsafe);
+  if (options.recurse) call.query.emplace_back("recurse");
   if (options.cas) {
-    call.query.push_back("cas=" + std::to_string(*options.cas));
+    call.query.emplace_back("cas=" + std::to_string(*options.cas));
     call.safety = http::Safety::kGuardedWrite;
   }
   auto sent = Send(call);
@@ -269,8 +272,8 @@ ApiResult<bool> HttpConsulClient::KvDelete(const std::string& key, const DeleteO
 }
 
 ApiResult<TxnResult> HttpConsulClient::Txn(const std::vector<TxnOp>& ops) {
-  Call call{http::Method::kPut,    "/v1/txn", {}, EncodeTxnOps(ops).dump(), Endpoint::kTxn,
-            http::Safety::kUnsafe, nullptr};
+  Call call(http::Method::kPut, "/v1/txn", Endpoint::kTxn, http::Safety::kUnsafe);
+  call.body = EncodeTxnOps(ops).dump();
   // A transaction whose every write is guarded (cas, check-*, lock/unlock, delete-cas)
   // cannot apply twice; plain set/delete ops make it unsafe to repeat.
   bool guarded = !ops.empty() && std::all_of(ops.begin(), ops.end(), [](const TxnOp& op) {
@@ -286,9 +289,9 @@ ApiResult<TxnResult> HttpConsulClient::Txn(const std::vector<TxnOp>& ops) {
 // ------------------------------------------------------------------------- sessions
 
 ApiResult<std::string> HttpConsulClient::SessionCreate(const SessionRequest& request) {
-  Call call{
-      http::Method::kPut,       "/v1/session/create",  {},     EncodeSessionRequest(request).dump(),
-      Endpoint::kSessionCreate, http::Safety::kUnsafe, nullptr};
+  Call call(http::Method::kPut, "/v1/session/create", Endpoint::kSessionCreate,
+            http::Safety::kUnsafe);
+  call.body = EncodeSessionRequest(request).dump();
   auto sent = Send(call);
   if (!sent) return sent.error();
   return DecodeJson<std::string>(Label(call.method, call.path), *sent, config_.token,
@@ -300,13 +303,8 @@ ApiResult<std::string> HttpConsulClient::SessionCreate(const SessionRequest& req
 }
 
 ApiResult<SessionEntry> HttpConsulClient::SessionRenew(const std::string& id) {
-  Call call{http::Method::kPut,
-            "/v1/session/renew/" + http::PercentEncode(id, false),
-            {},
-            "",
-            Endpoint::kSessionRenew,
-            http::Safety::kGuardedWrite,
-            nullptr};
+  Call call(http::Method::kPut, "/v1/session/renew/" + http::PercentEncode(id, false),
+            Endpoint::kSessionRenew, http::Safety::kGuardedWrite);
   auto sent = Send(call);
   if (!sent) return sent.error();
   return DecodeJson<SessionEntry>(Label(call.method, call.path), *sent, config_.token,
@@ -321,13 +319,8 @@ ApiResult<SessionEntry> HttpConsulClient::SessionRenew(const std::string& id) {
 
 ApiResult<bool> HttpConsulClient::SessionDestroy(const std::string& id) {
   // Destroying twice is harmless, so it may be retried like a guarded write.
-  Call call{http::Method::kPut,
-            "/v1/session/destroy/" + http::PercentEncode(id, false),
-            {},
-            "",
-            Endpoint::kSessionOther,
-            http::Safety::kGuardedWrite,
-            nullptr};
+  Call call(http::Method::kPut, "/v1/session/destroy/" + http::PercentEncode(id, false),
+            Endpoint::kSessionOther, http::Safety::kGuardedWrite);
   auto sent = Send(call);
   if (!sent) return sent.error();
   return DecodeBool(Label(call.method, call.path), *sent, config_.token);
@@ -336,13 +329,8 @@ ApiResult<bool> HttpConsulClient::SessionDestroy(const std::string& id) {
 ApiResult<QueryResult<std::optional<SessionEntry>>> HttpConsulClient::SessionInfo(
     const std::string& id, const QueryOptions& q) {
   using R = QueryResult<std::optional<SessionEntry>>;
-  Call call{http::Method::kGet,
-            "/v1/session/info/" + http::PercentEncode(id, false),
-            {},
-            "",
-            Endpoint::kSessionOther,
-            http::Safety::kRead,
-            &q};
+  Call call(http::Method::kGet, "/v1/session/info/" + http::PercentEncode(id, false),
+            Endpoint::kSessionOther, http::Safety::kRead, &q);
   auto sent = Send(call);
   if (!sent) return sent.error();
   R out{std::nullopt, MetaFromHeaders(sent->headers)};
@@ -356,8 +344,8 @@ ApiResult<QueryResult<std::optional<SessionEntry>>> HttpConsulClient::SessionInf
 ApiResult<QueryResult<std::vector<SessionEntry>>> HttpConsulClient::SessionList(
     const QueryOptions& q) {
   using R = QueryResult<std::vector<SessionEntry>>;
-  Call call{http::Method::kGet,      "/v1/session/list",  {}, "",
-            Endpoint::kSessionOther, http::Safety::kRead, &q};
+  Call call(http::Method::kGet, "/v1/session/list", Endpoint::kSessionOther, http::Safety::kRead,
+            &q);
   auto sent = Send(call);
   if (!sent) return sent.error();
   R out{{}, MetaFromHeaders(sent->headers)};
@@ -372,15 +360,11 @@ ApiResult<QueryResult<std::vector<SessionEntry>>> HttpConsulClient::SessionList(
 ApiResult<QueryResult<std::vector<ServiceEntry>>> HttpConsulClient::HealthService(
     const std::string& service, const HealthServiceOptions& options, const QueryOptions& q) {
   using R = QueryResult<std::vector<ServiceEntry>>;
-  Call call{http::Method::kGet,
-            "/v1/health/service/" + http::PercentEncode(service, false),
-            {},
-            "",
-            Endpoint::kRead,
-            http::Safety::kRead,
-            &q};
-  if (!options.tag.empty()) call.query.push_back("tag=" + http::PercentEncode(options.tag, false));
-  if (options.passing) call.query.push_back("passing");
+  Call call(http::Method::kGet, "/v1/health/service/" + http::PercentEncode(service, false),
+            Endpoint::kRead, http::Safety::kRead, &q);
+  if (!options.tag.empty())
+    call.query.emplace_back("tag=" + http::PercentEncode(options.tag, false));
+  if (options.passing) call.query.emplace_back("passing");
   auto sent = Send(call);
   if (!sent) return sent.error();
   R out{{}, MetaFromHeaders(sent->headers)};
@@ -393,13 +377,8 @@ ApiResult<QueryResult<std::vector<ServiceEntry>>> HttpConsulClient::HealthServic
 ApiResult<QueryResult<std::vector<HealthCheck>>> HttpConsulClient::HealthChecks(
     const std::string& service, const QueryOptions& q) {
   using R = QueryResult<std::vector<HealthCheck>>;
-  Call call{http::Method::kGet,
-            "/v1/health/checks/" + http::PercentEncode(service, false),
-            {},
-            "",
-            Endpoint::kRead,
-            http::Safety::kRead,
-            &q};
+  Call call(http::Method::kGet, "/v1/health/checks/" + http::PercentEncode(service, false),
+            Endpoint::kRead, http::Safety::kRead, &q);
   auto sent = Send(call);
   if (!sent) return sent.error();
   R out{{}, MetaFromHeaders(sent->headers)};
@@ -412,8 +391,7 @@ ApiResult<QueryResult<std::vector<HealthCheck>>> HttpConsulClient::HealthChecks(
 ApiResult<QueryResult<std::map<std::string, std::vector<std::string>>>>
 HttpConsulClient::CatalogServices(const QueryOptions& q) {
   using R = QueryResult<std::map<std::string, std::vector<std::string>>>;
-  Call call{http::Method::kGet, "/v1/catalog/services", {}, "",
-            Endpoint::kRead,    http::Safety::kRead,    &q};
+  Call call(http::Method::kGet, "/v1/catalog/services", Endpoint::kRead, http::Safety::kRead, &q);
   auto sent = Send(call);
   if (!sent) return sent.error();
   R out{{}, MetaFromHeaders(sent->headers)};
@@ -426,13 +404,8 @@ HttpConsulClient::CatalogServices(const QueryOptions& q) {
 ApiResult<QueryResult<std::vector<CatalogServiceEntry>>> HttpConsulClient::CatalogService(
     const std::string& service, const QueryOptions& q) {
   using R = QueryResult<std::vector<CatalogServiceEntry>>;
-  Call call{http::Method::kGet,
-            "/v1/catalog/service/" + http::PercentEncode(service, false),
-            {},
-            "",
-            Endpoint::kRead,
-            http::Safety::kRead,
-            &q};
+  Call call(http::Method::kGet, "/v1/catalog/service/" + http::PercentEncode(service, false),
+            Endpoint::kRead, http::Safety::kRead, &q);
   auto sent = Send(call);
   if (!sent) return sent.error();
   R out{{}, MetaFromHeaders(sent->headers)};
@@ -446,8 +419,7 @@ ApiResult<QueryResult<std::vector<CatalogServiceEntry>>> HttpConsulClient::Catal
 }
 
 ApiResult<std::string> HttpConsulClient::StatusLeader() {
-  Call call{http::Method::kGet, "/v1/status/leader", {},     "",
-            Endpoint::kRead,    http::Safety::kRead, nullptr};
+  Call call(http::Method::kGet, "/v1/status/leader", Endpoint::kRead, http::Safety::kRead);
   auto sent = Send(call);
   if (!sent) return sent.error();
   return DecodeJson<std::string>(Label(call.method, call.path), *sent, config_.token,
@@ -455,8 +427,7 @@ ApiResult<std::string> HttpConsulClient::StatusLeader() {
 }
 
 ApiResult<std::vector<std::string>> HttpConsulClient::StatusPeers() {
-  Call call{http::Method::kGet, "/v1/status/peers",  {},     "",
-            Endpoint::kRead,    http::Safety::kRead, nullptr};
+  Call call(http::Method::kGet, "/v1/status/peers", Endpoint::kRead, http::Safety::kRead);
   auto sent = Send(call);
   if (!sent) return sent.error();
   return DecodeJson<std::vector<std::string>>(Label(call.method, call.path), *sent, config_.token,

@@ -256,7 +256,8 @@ struct HttpConsulClientOptions {
 class HttpConsulClient : public ConsulClient {
  public:
   // Builds its own http::Client from config (base URL, TLS) via http::MakeClient.
-  explicit HttpConsulClient(clients::AgentConfig config, HttpConsulClientOptions options = {});
+  explicit HttpConsulClient(const clients::AgentConfig& config,
+                            HttpConsulClientOptions options = {});
   // Uses the given transport (tests inject one).
   HttpConsulClient(clients::AgentConfig config, std::shared_ptr<http::Client> transport,
                    HttpConsulClientOptions options = {});
