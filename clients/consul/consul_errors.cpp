@@ -67,6 +67,13 @@ std::optional<ApiError> ClassifyConsulResponse(Endpoint endpoint, const std::str
   error.endpoint = clients::Redact(label, token);
   std::string text = AgentText(response);
 
+  const bool write_endpoint = endpoint == Endpoint::kKvWrite ||
+                              endpoint == Endpoint::kSessionCreate || endpoint == Endpoint::kTxn;
+  // Throttling (429) is a busy agent, like a 5xx. But Consul answers 500 to a bad cas=, an
+  // unknown session on acquire or a TTL out of range: our input's fault, not the agent's.
+  const bool bad_input_500 = s == 500 && write_endpoint && RejectsInput(text);
+  const bool unavailable = s == 429 || (s >= 500 && !bad_input_500);
+
   if (s == 401 || s == 403) {
     error.kind = ApiErrorKind::kUnauthorized;
   } else if (s == 404) {
@@ -75,17 +82,10 @@ std::optional<ApiError> ClassifyConsulResponse(Endpoint endpoint, const std::str
   } else if (s == 409 && endpoint == Endpoint::kTxn) {
     error.kind = ApiErrorKind::kConflict;
     text = TxnConflictText(response);
-  } else if (s == 429) {
+  } else if (unavailable) {
     error.kind = ApiErrorKind::kUnavailable;
-  } else if (s >= 400 && s < 500) {
+  } else if (s >= 400) {
     error.kind = ApiErrorKind::kBadRequest;
-  } else if (s == 500 &&
-             (endpoint == Endpoint::kKvWrite || endpoint == Endpoint::kSessionCreate ||
-              endpoint == Endpoint::kTxn) &&
-             RejectsInput(text)) {
-    error.kind = ApiErrorKind::kBadRequest;
-  } else if (s >= 500) {
-    error.kind = ApiErrorKind::kUnavailable;
   } else {
     // 1xx/3xx: not something Consul's API answers; report it as a protocol surprise.
     error.kind = ApiErrorKind::kDecode;
