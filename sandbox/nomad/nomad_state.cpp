@@ -505,7 +505,12 @@ void NomadState::SupervisorLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
     Replies replies;
-    Tick(replies);
+    try {
+      Tick(replies);
+    } catch (const std::exception& e) {
+      // A bad job must not take the whole sandbox down; the next tick retries.
+      std::fprintf(stderr, "nomad sandbox: scheduler error: %s\n", e.what());
+    }
     lock.unlock();
     Send(replies);
     lock.lock();
@@ -525,6 +530,10 @@ void NomadState::Send(Replies& replies) {
 void NomadState::Tick(Replies& replies) {
   const auto now = SteadyClock::now();
   ReapTasks(now);
+  if (draining_) {
+    AnswerWaiters(replies, true);
+    return;
+  }
   LaunchDueTasks(now);
   RunDueActions(now);
   UpdateHealth(now);
@@ -534,7 +543,17 @@ void NomadState::Tick(Replies& replies) {
   for (const auto& [id, alloc] : allocs_) {
     if (alloc.Live()) job_ids.insert(alloc.job_id);
   }
-  for (const std::string& id : job_ids) Reconcile(id, "");
+  for (const std::string& id : job_ids) {
+    try {
+      Reconcile(id, "");
+    } catch (const std::exception& e) {
+      // E.g. the dynamic port range is exhausted: keep serving, retry next tick, and say
+      // so once rather than every tick.
+      const std::string message = "nomad sandbox: cannot schedule job " + id + ": " + e.what();
+      if (message != last_scheduler_error_) std::fprintf(stderr, "%s\n", message.c_str());
+      last_scheduler_error_ = message;
+    }
+  }
   AnswerWaiters(replies, true);
 }
 
@@ -643,7 +662,7 @@ void NomadState::HandleTaskExit(Allocation& alloc, TaskRun& task, int exit_code,
     task.events.push_back(terminated);
   }
   const auto now = SteadyClock::now();
-  if (task.kill_requested || !alloc.Live() || stopping_) {
+  if (task.kill_requested || !alloc.Live() || draining_) {
     task.events.push_back(Event("Killed", "Task successfully killed"));
     task.state = "dead";
     task.finished_at = SystemClock::now();
@@ -1018,50 +1037,61 @@ void NomadState::AnswerWaiters(Replies& replies, bool /*timeouts_only_if_due*/) 
 }
 
 void NomadState::Shutdown() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (shut_down_) return;
-    shut_down_ = true;
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (supervisor_.joinable()) supervisor_.join();
-  Replies replies;
   std::unique_lock<std::mutex> lock(mu_);
+  if (shut_down_) return;
+  shut_down_ = true;
+  // Stop every task while the supervisor thread still runs: it forked the tasks, so its
+  // exit would fire their PR_SET_PDEATHSIG (SIGKILL) before KillSignal had a chance.
+  draining_ = true;
+  const auto now = SteadyClock::now();
+  auto longest_timeout = SteadyClock::duration::zero();
   for (auto& [id, alloc] : allocs_) {
     DeregisterAll(alloc);
     for (TaskRun& task : alloc.tasks) {
       task.start_at.reset();
       if (task.pid <= 0 || task.kill_requested) continue;
-      int signal = ParseSignalName(task.spec["KillSignal"]);
+      const int signal = ParseSignalName(task.spec["KillSignal"]);
+      const auto timeout =
+          std::chrono::duration_cast<SteadyClock::duration>(Nanos(task.spec["KillTimeout"]));
+      longest_timeout = std::max(longest_timeout, timeout);
       task.kill_requested = true;
-      task.kill_deadline = SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
-                                                    Nanos(task.spec["KillTimeout"]));
+      task.kill_deadline = now + timeout;
       SignalTask(task.pid, signal < 0 ? SIGINT : signal);
     }
   }
-  const auto give_up = SteadyClock::now() + kShutdownKillCap;
-  while (true) {
-    const auto now = SteadyClock::now();
-    ReapTasks(now);
-    bool any = false;
-    for (auto& [id, alloc] : allocs_) {
-      for (TaskRun& task : alloc.tasks) {
-        if (task.pid <= 0) continue;
-        any = true;
-        if (now >= give_up) {
-          SignalTask(task.pid, SIGKILL);
-          int status = 0;
-          waitpid(task.pid, &status, 0);
-          HandleTaskExit(alloc, task, 128 + SIGKILL, SIGKILL);
-        }
+  // The supervisor reaps them and escalates to SIGKILL after each KillTimeout.
+  const auto give_up = now + std::min<SteadyClock::duration>(longest_timeout, kShutdownKillCap) +
+                       std::chrono::seconds(2);
+  auto any_running = [this] {
+    for (const auto& [id, alloc] : allocs_) {
+      for (const TaskRun& task : alloc.tasks) {
+        if (task.pid > 0) return true;
       }
     }
-    if (!any) break;
+    return false;
+  };
+  while (any_running() && SteadyClock::now() < give_up) {
     lock.unlock();
+    wake_.notify_all();
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     lock.lock();
   }
+  stopping_ = true;
+  lock.unlock();
+  wake_.notify_all();
+  if (supervisor_.joinable()) supervisor_.join();
+  lock.lock();
+  // Whatever is left dies now (also by PDEATHSIG, the supervisor thread has exited).
+  for (auto& [id, alloc] : allocs_) {
+    for (TaskRun& task : alloc.tasks) {
+      if (task.pid <= 0) continue;
+      SignalTask(task.pid, SIGKILL);
+      int status = 0;
+      waitpid(task.pid, &status, 0);
+      HandleTaskExit(alloc, task, 128 + SIGKILL, SIGKILL);
+    }
+  }
+  Replies replies;
   AnswerWaiters(replies, false);
   lock.unlock();
   Send(replies);

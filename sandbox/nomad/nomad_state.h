@@ -114,6 +114,7 @@ class NomadState {
 
   mutable std::mutex mu_;
   std::condition_variable wake_;
+  bool draining_ = false;  // shutting down: stop tasks, schedule nothing new
   bool stopping_ = false;
   bool shut_down_ = false;
   std::thread supervisor_;
@@ -128,6 +129,7 @@ class NomadState {
   std::vector<std::pair<SteadyClock::time_point, std::function<void()>>> actions_;
   std::vector<Waiter> waiters_;
   std::set<int> used_ports_;
+  std::string last_scheduler_error_;
   std::mt19937 rng_{std::random_device{}()};
 };
 

@@ -36,16 +36,17 @@ std::string ResolveCommand(const std::string& command, const std::vector<std::st
   return command;
 }
 
-// Only async-signal-safe calls between fork and exec: the parent may have other threads.
-[[noreturn]] void ExecChild(pid_t parent, const char* path, char* const argv[], char* const envp[],
-                            const char* work_dir, const char* out_path, const char* err_path,
-                            int report_fd) {
-  setsid();
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  // The parent may have died before prctl took effect.
-  if (getppid() != parent) _exit(127);
-  // Signal dispositions and the mask are inherited through exec; the sandbox may block or
-  // ignore some (its signal-handling thread), tasks must get the defaults.
+void ReportErrno(int report_fd) {
+  int e = errno;
+  (void)!write(report_fd, &e, sizeof(e));
+}
+
+// The task process itself: default signal handling, log files, work dir, exec.
+[[noreturn]] void ExecTask(const char* path, char* const argv[], char* const envp[],
+                           const char* work_dir, const char* out_path, const char* err_path,
+                           int report_fd) {
+  // Dispositions and the mask are inherited through fork and exec; the sandbox (and the
+  // shim) block or ignore some, tasks must get the defaults.
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);
@@ -56,13 +57,11 @@ std::string ResolveCommand(const std::string& command, const std::vector<std::st
   int out = open(out_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
   int err = open(err_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
   if (in < 0 || out < 0 || err < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) {
-    int e = errno;
-    (void)!write(report_fd, &e, sizeof(e));
+    ReportErrno(report_fd);
     _exit(127);
   }
   if (work_dir[0] != '\0' && chdir(work_dir) != 0) {
-    int e = errno;
-    (void)!write(report_fd, &e, sizeof(e));
+    ReportErrno(report_fd);
     _exit(127);
   }
   // Close everything else (server sockets, other tasks' files) except the report pipe,
@@ -70,9 +69,65 @@ std::string ResolveCommand(const std::string& command, const std::vector<std::st
   if (report_fd > 3) close_range(3, static_cast<unsigned>(report_fd) - 1, 0);
   close_range(static_cast<unsigned>(report_fd) + 1, ~0U, 0);
   execve(path, argv, envp);
-  int e = errno;
-  (void)!write(report_fd, &e, sizeof(e));
+  ReportErrno(report_fd);
   _exit(127);
+}
+
+void KillOwnGroup(int) {
+  kill(0, SIGKILL);
+}
+
+// Between the sandbox and the task sits a small shim (this forked child, never exec'd):
+// it leads the task's process group, and when the sandbox dies (PR_SET_PDEATHSIG, even
+// on SIGKILL) it SIGKILLs the whole group, so the task's own children (a shell's
+// commands) die too, not only the direct child. It ignores the kill signals the sandbox
+// sends to the group (they are for the task) and exits the way the task exited.
+// Only async-signal-safe calls here: the sandbox has other threads.
+[[noreturn]] void RunShim(pid_t parent, const char* path, char* const argv[], char* const envp[],
+                          const char* work_dir, const char* out_path, const char* err_path,
+                          int report_fd) {
+  setsid();
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  for (int sig : {SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGPIPE}) {
+    sigaction(sig, &ignore, nullptr);
+  }
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigaction(SIGCHLD, &dfl, nullptr);
+  const int parent_death = SIGRTMAX;
+  struct sigaction orphaned {};
+  orphaned.sa_handler = KillOwnGroup;
+  sigaction(parent_death, &orphaned, nullptr);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  prctl(PR_SET_PDEATHSIG, parent_death);
+  // The sandbox may have died before prctl took effect.
+  if (getppid() != parent) _exit(127);
+  const pid_t shim = getpid();
+  const pid_t task = fork();
+  if (task < 0) {
+    ReportErrno(report_fd);
+    _exit(127);
+  }
+  if (task == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != shim) _exit(127);
+    ExecTask(path, argv, envp, work_dir, out_path, err_path, report_fd);
+  }
+  close(report_fd);
+  int status = 0;
+  while (waitpid(task, &status, 0) < 0) {
+    if (errno != EINTR) _exit(127);
+  }
+  if (WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    sigaction(sig, &dfl, nullptr);
+    kill(shim, sig);
+    _exit(128 + sig);
+  }
+  _exit(WEXITSTATUS(status));
 }
 
 }  // namespace
@@ -102,8 +157,8 @@ LaunchResult LaunchTask(const TaskLaunch& launch) {
     return {-1, std::string("failed to fork: ") + std::strerror(errno)};
   }
   if (pid == 0) {
-    ExecChild(parent, path.c_str(), argv.data(), envp.data(), launch.work_dir.c_str(),
-              launch.stdout_path.c_str(), launch.stderr_path.c_str(), report[1]);
+    RunShim(parent, path.c_str(), argv.data(), envp.data(), launch.work_dir.c_str(),
+            launch.stdout_path.c_str(), launch.stderr_path.c_str(), report[1]);
   }
   close(report[1]);
   int child_errno = 0;

@@ -1,6 +1,7 @@
-// Running raw_exec tasks as real local processes. Each task gets its own session and
-// process group (so a kill reaches its children too) and PR_SET_PDEATHSIG(SIGKILL), so
-// the tasks die with the sandbox even when the sandbox is SIGKILLed.
+// Running raw_exec tasks as real local processes. Each task runs under a small shim in
+// its own session and process group (so a kill reaches the task's children too); the
+// shim has PR_SET_PDEATHSIG and SIGKILLs the whole group when the sandbox dies, even
+// when the sandbox is SIGKILLed. The pid the caller gets is the shim's (= the group's).
 #pragma once
 
 #include <sys/types.h>

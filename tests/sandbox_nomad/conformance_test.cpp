@@ -164,6 +164,16 @@ TEST_F(NomadConformance, ReplaysTheRecordedSession) {
                              FastJob("024-job-register-destructive.json"));
   Reply woken = blocked.get();
   EXPECT_GT(std::stoull(woken.headers.at("X-Nomad-Index")), std::stoull(allocs_index));
+  // The untouched group moved to the new version in place, its health verdict reset.
+  int blue_moved = 0;
+  for (const json& a : woken.body) {
+    if (a["TaskGroup"] != "hello-blue") continue;
+    EXPECT_EQ(a["JobVersion"], 2);
+    EXPECT_TRUE(a["DeploymentStatus"].is_null());
+    EXPECT_TRUE(before_ids.count(a["ID"].get<std::string>()));
+    blue_moved++;
+  }
+  EXPECT_EQ(blue_moved, 2);
   Replay("026-allocations-during-destructive.json");
   Replay("027-job-deployment-during-destructive.json");
   ASSERT_TRUE(env_.WaitDeployment("hello", 2, "successful"));

@@ -268,3 +268,85 @@ TEST(NomadProcesses, KillTimeoutEscalatesToSigkill) {
 
 }  // namespace
 }  // namespace rollouts::sandbox::testing
+
+namespace rollouts::sandbox::testing {
+namespace {
+
+TEST(NomadProcesses, CheckThatNeverPassesIsUnhealthyAfterHealthyDeadline) {
+  NomadTestEnv env;
+  // The task runs but nothing listens on the checked port.
+  json body = ShellJob("deaf", "sleep 30");
+  json& group = body["Job"]["TaskGroups"][0];
+  group["Update"] = {{"HealthCheck", "checks"},
+                     {"MinHealthyTime", 500000000LL},
+                     {"HealthyDeadline", 1500000000LL}};
+  group["Services"] = {{{"Name", "deaf"},
+                        {"PortLabel", "http"},
+                        {"Checks",
+                         {{{"Name", "deaf-http"},
+                           {"Type", "http"},
+                           {"Path", "/"},
+                           {"Interval", 1000000000LL},
+                           {"Timeout", 1000000000LL}}}}}};
+  ASSERT_EQ(env.Post("/v1/jobs", body).status, 200);
+  ASSERT_TRUE(env.WaitDeployment("deaf", 0, "failed"));
+  const json alloc = OnlyAllocation(env, "deaf");
+  EXPECT_EQ(alloc["ClientStatus"], "running");
+  EXPECT_EQ(alloc["DeploymentStatus"]["Healthy"], false);
+  const json deployment = env.Get("/v1/job/deaf/deployment").body;
+  EXPECT_EQ(deployment["TaskGroups"]["g"]["UnhealthyAllocs"], 1);
+  EXPECT_EQ(deployment["StatusDescription"], "Failed due to unhealthy allocations");
+}
+
+// Run in a child process by SigkilledAgentLeavesNoOrphans: starts an agent with a job and
+// waits to be killed. Skipped when run normally.
+TEST(NomadProcesses, OrphanCheckChild) {
+  if (!getenv("SANDBOX_NOMAD_ORPHAN_CHILD")) GTEST_SKIP() << "helper for the orphan test";
+  FakeCatalog catalog;
+  NomadAgentOptions options;
+  options.data_dir = getenv("SANDBOX_NOMAD_ORPHAN_CHILD");
+  NomadAgent agent(catalog, options);
+  http::ServerRequest request;
+  request.method = "POST";
+  request.path = request.target = "/v1/jobs";
+  json body = ShellJob("orphan-check", "sleep 120");
+  body["Job"]["TaskGroups"][0]["Count"] = 2;
+  request.body = body.dump();
+  agent.Handle(request, [](http::Response) {});
+  std::this_thread::sleep_for(std::chrono::seconds(60));  // killed long before
+}
+
+TEST(NomadProcesses, SigkilledAgentLeavesNoOrphans) {
+  const std::string data_dir =
+      (std::filesystem::temp_directory_path() / ("sandbox-orphan-" + std::to_string(getpid())))
+          .string();
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  ASSERT_GT(n, 0);
+  self[n] = '\0';
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    setenv("SANDBOX_NOMAD_ORPHAN_CHILD", data_dir.c_str(), 1);
+    execl(self, self, "--gtest_filter=NomadProcesses.OrphanCheckChild", nullptr);
+    _exit(127);
+  }
+  const bool started = NomadTestEnv::WaitFor(
+      // Two allocations, each a shell and its sleep: the sleep is the shell's child, so
+      // only a kill of the whole process group reaches it.
+      [] { return ProcessesWithEnv("NOMAD_JOB_ID", "orphan-check").size() == 4; },
+      std::chrono::seconds(30));
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  EXPECT_TRUE(started);
+  // PR_SET_PDEATHSIG: the tasks die with the agent, although nobody stopped them.
+  EXPECT_TRUE(
+      NomadTestEnv::WaitFor([] { return ProcessesWithEnv("NOMAD_JOB_ID", "orphan-check").empty(); },
+                            std::chrono::seconds(10)));
+  std::error_code ec;
+  std::filesystem::remove_all(data_dir, ec);
+}
+
+}  // namespace
+}  // namespace rollouts::sandbox::testing

@@ -1,0 +1,94 @@
+// Bad input gets the agent's status codes and plain-text errors, never a crash.
+#include "tests/sandbox_nomad/nomad_test_env.h"
+
+namespace rollouts::sandbox::testing {
+namespace {
+
+TEST(NomadRobustness, BadRequestsGetErrorsAndTheAgentKeepsServing) {
+  NomadTestEnv env;
+  struct Case {
+    std::string method;
+    std::string target;
+    std::string body;
+    int status;
+    std::string text;  // empty: not compared
+  };
+  const std::vector<Case> cases = {
+      {"POST", "/v1/jobs", "", 400, "EOF"},
+      {"POST", "/v1/jobs", "[]", 400, ""},
+      {"POST", "/v1/jobs", "{}", 400, "Job must be specified"},
+      {"POST", "/v1/jobs", R"({"Job": 5})", 400, ""},
+      {"POST", "/v1/jobs", R"({"Job": {"ID": "x", "TaskGroups": "nope"}})", 400, ""},
+      {"POST", "/v1/jobs", R"({"Job": {"ID": "x", "Datacenters": ["dc1"], "TaskGroups": []}})", 500,
+       "1 error occurred:\n\t* Missing job task groups\n\n"},
+      {"POST", "/v1/jobs",
+       R"({"Job": {"ID": "x", "Datacenters": ["dc1"], "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t", "Driver": "raw_exec"}]}]}})",
+       500, ""},
+      {"POST", "/v1/job/x/plan", R"({"Job": {"ID": "x"}, "Diff": "yes"})", 500, ""},
+      {"POST", "/v1/job/missing/scale", R"({"Count": 1, "Target": {"Group": "g"}})", 404,
+       "job not found"},
+      {"GET", "/v1/job/missing/allocations?index=abc", "", 400, ""},
+      {"GET", "/v1/job/missing/allocations?index=1&wait=forever", "", 400, ""},
+      {"GET", "/v1/allocation/nope", "", 404, "alloc not found"},
+      {"GET", "/v1/deployment/nope", "", 404, "deployment not found"},
+      {"GET", "/v1/job/missing/summary", "", 404, "job not found"},
+      {"DELETE", "/v1/job/missing", "", 404, "job not found"},
+      {"GET", "/v1/nothing/here", "", 404, ""},
+      {"DELETE", "/v1/jobs", "", 405, ""},
+  };
+  for (const Case& c : cases) {
+    Reply reply = env.Send(c.method, c.target, c.body);
+    EXPECT_EQ(reply.status, c.status)
+        << c.method << " " << c.target << " " << c.body << " -> " << reply.text;
+    if (!c.text.empty()) {
+      EXPECT_EQ(reply.text, c.text) << c.target;
+    }
+  }
+  EXPECT_EQ(env.Get("/v1/status/leader").status, 200);
+  EXPECT_EQ(env.Get("/v1/jobs").body, json::array());
+}
+
+TEST(NomadRobustness, ScaleAndCountChangesPlaceAndStopAllocations) {
+  NomadTestEnv env;
+  json job = {{"ID", "counted"},
+              {"Datacenters", {"dc1"}},
+              {"TaskGroups",
+               {{{"Name", "g"},
+                 {"Count", 1},
+                 {"Update", {{"HealthCheck", "task_states"}}},
+                 {"Tasks",
+                  {{{"Name", "t"},
+                    {"Driver", "raw_exec"},
+                    {"Config", {{"command", "/bin/sleep"}, {"args", {"60"}}}}}}}}}}};
+  ASSERT_EQ(env.Post("/v1/jobs", {{"Job", WithFastUpdate(job)}}).status, 200);
+  ASSERT_TRUE(env.WaitDeployment("counted", 0, "successful"));
+  Reply scaled = env.Post("/v1/job/counted/scale", {{"Count", 3}, {"Target", {{"Group", "g"}}}});
+  ASSERT_EQ(scaled.status, 200) << scaled.text;
+  // Rejected while the count-3 deployment runs, and nothing changes.
+  Reply blocked = env.Post("/v1/job/counted/scale", {{"Count", 0}, {"Target", {{"Group", "g"}}}});
+  EXPECT_EQ(blocked.status, 400);
+  EXPECT_EQ(blocked.text, "job scaling blocked due to active deployment");
+  EXPECT_EQ(env.Get("/v1/job/counted").body["TaskGroups"][0]["Count"], 3);
+  ASSERT_TRUE(env.WaitDeployment("counted", 1, "successful"));
+  auto running = [&] {
+    int n = 0;
+    for (const json& a : env.Get("/v1/job/counted/allocations").body) {
+      if (a["DesiredStatus"] == "run" && a["ClientStatus"] == "running") n++;
+    }
+    return n;
+  };
+  EXPECT_EQ(running(), 3);
+  EXPECT_EQ(ProcessesWithEnv("NOMAD_JOB_ID", "counted").size(), 3u);
+  ASSERT_EQ(env.Post("/v1/job/counted/scale", {{"Count", 1}, {"Target", {{"Group", "g"}}}}).status,
+            200);
+  EXPECT_TRUE(NomadTestEnv::WaitFor(
+      [&] { return running() == 1 && ProcessesWithEnv("NOMAD_JOB_ID", "counted").size() == 1; }));
+  const json status = env.Get("/v1/job/counted/scale").body;
+  EXPECT_EQ(status["TaskGroups"]["g"]["Desired"], 1);
+  ASSERT_EQ(status["TaskGroups"]["g"]["Events"].size(), 3u);
+  EXPECT_EQ(status["TaskGroups"]["g"]["Events"][1]["Error"], true);
+  EXPECT_EQ(env.Get("/v1/job/counted/versions").body["Versions"].size(), 3u);
+}
+
+}  // namespace
+}  // namespace rollouts::sandbox::testing
