@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
@@ -152,6 +153,37 @@ TEST(SandboxExecutable, StopsOnSigintWhileAQueryIsParked) {
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(sandbox.StopWith(SIGINT, 20s), 0);
   parked.join();
+}
+
+TEST(SandboxExecutable, AppliesFaultsFileAndConsulToken) {
+  std::filesystem::path faults = std::filesystem::temp_directory_path() /
+                                 ("sandbox-faults-" + std::to_string(::getpid()) + ".json");
+  {
+    std::ofstream out(faults);
+    out << R"([{"agent": "consul", "path": "^/v1/kv/", "status": 503}])";
+  }
+  SandboxProcess sandbox({"--faults", faults.string(), "--consul-token", "t0ken"});
+  auto addresses = sandbox.ReadAddresses(kAgents, 10s);
+  ASSERT_TRUE(addresses.count("consul"));
+  auto consul = rollouts::http::MakeClient({addresses["consul"], {}});
+  rollouts::http::Request kv;
+  kv.target = "/v1/kv/x";
+  kv.headers["X-Consul-Token"] = "t0ken";
+  rollouts::http::Result result = consul->Send(kv);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result.response().status, 503);
+  rollouts::http::Request catalog;
+  catalog.target = "/v1/catalog/services";
+  result = consul->Send(catalog);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result.response().status, 403);
+  EXPECT_EQ(result.response().body, "Permission denied");
+  catalog.headers["X-Consul-Token"] = "t0ken";
+  result = consul->Send(catalog);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result.response().status, 200);
+  EXPECT_EQ(sandbox.StopWith(SIGTERM, 20s), 0);
+  std::filesystem::remove(faults);
 }
 
 }  // namespace
