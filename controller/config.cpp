@@ -176,6 +176,7 @@ ConfigParseResult ParseConfig(const std::vector<std::string>& args, const client
       {"--leader-ttl", "ROLLOUTD_LEADER_TTL", FormatDuration(defaults.leader_ttl), ""},
       {"--lock-delay", "ROLLOUTD_LOCK_DELAY", FormatDuration(defaults.lock_delay), ""},
       {"--log-level", "ROLLOUTD_LOG_LEVEL", defaults.log_level, ""},
+      {"--prometheus-addr", "ROLLOUTD_PROMETHEUS_ADDR", "", ""},
   };
   const std::map<std::string, std::string> help = {
       {"--consul-addr", "Consul HTTP address, e.g. 127.0.0.1:8500 or https://consul:8501"},
@@ -190,6 +191,7 @@ ConfigParseResult ParseConfig(const std::vector<std::string>& args, const client
       {"--leader-ttl", "Consul session TTL of the leader lock (10s-24h, whole seconds)"},
       {"--lock-delay", "Consul LockDelay: how long a released lock stays blocked (0-60s)"},
       {"--log-level", "debug, info, warning or error"},
+      {"--prometheus-addr", "Prometheus HTTP address for analysis queries, e.g. 127.0.0.1:9090"},
   };
 
   CLI::App app{"rolloutd - rolls Nomad services to a new version with zero downtime"};
@@ -304,6 +306,15 @@ ConfigParseResult ParseConfig(const std::vector<std::string>& args, const client
       Invalid(level, "must be one of debug, info, warning, error");
     }
     config.log_level = level.value;
+
+    const Setting& prometheus = *by_flag["--prometheus-addr"];
+    if (!prometheus.value.empty()) {
+      try {
+        config.prometheus_url = clients::NormalizeAddress(prometheus.value, "http");
+      } catch (const std::invalid_argument& e) {
+        Invalid(prometheus, e.what());
+      }
+    }
     result.config = std::move(config);
   } catch (const std::invalid_argument& e) {
     result.exit_code = 2;

@@ -29,6 +29,9 @@ struct ControllerConfig {
   std::chrono::seconds leader_ttl{15};
   std::chrono::milliseconds lock_delay{std::chrono::seconds(15)};
   std::string log_level = "info";  // debug, info, warning, error
+  // Base URL of the Prometheus that analysis queries go to; empty: none configured (a
+  // metric gate then reports an error, never a pass).
+  std::string prometheus_url;
 
   std::string LeaderKey() const { return kv_prefix + "leader"; }
   // Whether the controller may touch Nomad job `job` in `nomad_namespace` ("" = "default").

@@ -22,7 +22,7 @@ struct Readiness {
 struct HealthEndpointsOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 9464;  // 0: pick a free port (tests)
-  std::shared_ptr<prometheus::Registry> registry;
+  std::shared_ptr<::prometheus::Registry> registry;
   // /readyz: ready = leader or standby-ready, watches live. Called per request.
   std::function<Readiness()> readiness;
   // Called before each /metrics render (e.g. to refresh watch staleness).

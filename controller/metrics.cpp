@@ -8,10 +8,10 @@
 namespace rollouts::controller {
 namespace {
 
-using prometheus::BuildCounter;
-using prometheus::BuildGauge;
-using prometheus::BuildHistogram;
-using prometheus::Histogram;
+using ::prometheus::BuildCounter;
+using ::prometheus::BuildGauge;
+using ::prometheus::BuildHistogram;
+using ::prometheus::Histogram;
 
 bool Contains(const std::vector<std::string>& set, const std::string& value) {
   return std::find(set.begin(), set.end(), value) != set.end();
@@ -99,7 +99,7 @@ std::string BoundedPhase(const std::string& phase) {
 }
 }  // namespace
 
-ControllerMetrics::ControllerMetrics(std::shared_ptr<prometheus::Registry> registry)
+ControllerMetrics::ControllerMetrics(std::shared_ptr<::prometheus::Registry> registry)
     : registry_(std::move(registry)),
       phase_(BuildGauge()
                  .Name("rollouts_rollout_phase")
@@ -368,9 +368,9 @@ void ControllerMetrics::UpdateWatchStaleness(std::chrono::system_clock::time_poi
   }
 }
 
-std::string SerializeMetrics(prometheus::Registry& registry) {
+std::string SerializeMetrics(::prometheus::Registry& registry) {
   std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, registry.Collect());
+  ::prometheus::TextSerializer().Serialize(out, registry.Collect());
   return out.str();
 }
 

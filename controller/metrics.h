@@ -32,10 +32,10 @@ const std::vector<std::string>& KnownVerdicts();  // pass, fail, inconclusive, e
 
 class ControllerMetrics : public WorkQueueMetricsSink {
  public:
-  explicit ControllerMetrics(
-      std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>());
+  explicit ControllerMetrics(std::shared_ptr<::prometheus::Registry> registry =
+                                 std::make_shared<::prometheus::Registry>());
 
-  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+  std::shared_ptr<::prometheus::Registry> registry() const { return registry_; }
 
   // --- Rollouts ---
   // Sets the phase gauge of `phase` to 1 and every other phase of the rollout to 0.
@@ -81,48 +81,48 @@ class ControllerMetrics : public WorkQueueMetricsSink {
  private:
   struct RolloutSeries {
     std::string phase;
-    std::map<std::string, prometheus::Gauge*> phase_gauges;
-    prometheus::Gauge* phase_entered = nullptr;
-    std::map<std::pair<std::string, std::string>, prometheus::Counter*> transitions;
-    std::map<std::string, prometheus::Gauge*> analysis;
-    prometheus::Counter* flips = nullptr;
-    std::map<std::string, prometheus::Counter*> rollbacks;
-    prometheus::Gauge* info = nullptr;
+    std::map<std::string, ::prometheus::Gauge*> phase_gauges;
+    ::prometheus::Gauge* phase_entered = nullptr;
+    std::map<std::pair<std::string, std::string>, ::prometheus::Counter*> transitions;
+    std::map<std::string, ::prometheus::Gauge*> analysis;
+    ::prometheus::Counter* flips = nullptr;
+    std::map<std::string, ::prometheus::Counter*> rollbacks;
+    ::prometheus::Gauge* info = nullptr;
   };
 
   RolloutSeries& SeriesLocked(const std::string& rollout);
 
-  std::shared_ptr<prometheus::Registry> registry_;
+  std::shared_ptr<::prometheus::Registry> registry_;
   std::mutex mu_;
   std::map<std::string, RolloutSeries> rollouts_;
   std::map<std::string, std::chrono::system_clock::time_point> watch_success_;
 
-  prometheus::Family<prometheus::Gauge>& phase_;
-  prometheus::Family<prometheus::Gauge>& phase_entered_;
-  prometheus::Family<prometheus::Counter>& transitions_;
-  prometheus::Family<prometheus::Histogram>& step_duration_;
-  prometheus::Family<prometheus::Counter>& gate_results_;
-  prometheus::Family<prometheus::Gauge>& analysis_value_;
-  prometheus::Family<prometheus::Counter>& flips_;
-  prometheus::Family<prometheus::Counter>& rollbacks_;
-  prometheus::Family<prometheus::Gauge>& info_;
-  prometheus::Family<prometheus::Counter>& reconcile_total_;
-  prometheus::Family<prometheus::Counter>& reconcile_errors_;
-  prometheus::Family<prometheus::Histogram>& reconcile_duration_;
-  prometheus::Gauge& queue_depth_;
-  prometheus::Counter& queue_adds_;
-  prometheus::Histogram& queue_wait_;
-  prometheus::Histogram& queue_work_duration_;
-  prometheus::Counter& queue_retries_;
-  prometheus::Gauge& leader_;
-  prometheus::Family<prometheus::Counter>& api_requests_;
-  prometheus::Family<prometheus::Histogram>& api_duration_;
-  prometheus::Family<prometheus::Gauge>& watch_last_success_;
-  prometheus::Family<prometheus::Gauge>& watch_staleness_;
-  prometheus::Family<prometheus::Gauge>& build_info_;
+  ::prometheus::Family<::prometheus::Gauge>& phase_;
+  ::prometheus::Family<::prometheus::Gauge>& phase_entered_;
+  ::prometheus::Family<::prometheus::Counter>& transitions_;
+  ::prometheus::Family<::prometheus::Histogram>& step_duration_;
+  ::prometheus::Family<::prometheus::Counter>& gate_results_;
+  ::prometheus::Family<::prometheus::Gauge>& analysis_value_;
+  ::prometheus::Family<::prometheus::Counter>& flips_;
+  ::prometheus::Family<::prometheus::Counter>& rollbacks_;
+  ::prometheus::Family<::prometheus::Gauge>& info_;
+  ::prometheus::Family<::prometheus::Counter>& reconcile_total_;
+  ::prometheus::Family<::prometheus::Counter>& reconcile_errors_;
+  ::prometheus::Family<::prometheus::Histogram>& reconcile_duration_;
+  ::prometheus::Gauge& queue_depth_;
+  ::prometheus::Counter& queue_adds_;
+  ::prometheus::Histogram& queue_wait_;
+  ::prometheus::Histogram& queue_work_duration_;
+  ::prometheus::Counter& queue_retries_;
+  ::prometheus::Gauge& leader_;
+  ::prometheus::Family<::prometheus::Counter>& api_requests_;
+  ::prometheus::Family<::prometheus::Histogram>& api_duration_;
+  ::prometheus::Family<::prometheus::Gauge>& watch_last_success_;
+  ::prometheus::Family<::prometheus::Gauge>& watch_staleness_;
+  ::prometheus::Family<::prometheus::Gauge>& build_info_;
 };
 
 // Renders the registry in the Prometheus text exposition format.
-std::string SerializeMetrics(prometheus::Registry& registry);
+std::string SerializeMetrics(::prometheus::Registry& registry);
 
 }  // namespace rollouts::controller

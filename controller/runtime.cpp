@@ -30,6 +30,7 @@ void ControllerRuntime::Start() {
 bool ControllerRuntime::Stop(std::chrono::milliseconds drain_timeout) {
   stop_->Cancel();  // watches and resync stop; blocking queries are cancelled
   bool drained = queue_.ShutDownWithDrain(drain_timeout);
+  if (!drained) work_cancel_->Cancel();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
@@ -132,7 +133,7 @@ void ControllerRuntime::WorkerLoop() {
     auto start = std::chrono::steady_clock::now();
     ReconcileResult result;
     try {
-      result = reconcile_(*name, stop_);
+      result = reconcile_(*name, work_cancel_);
     } catch (const std::exception& e) {
       result.error = true;
       result.error_kind = "internal";

@@ -82,6 +82,9 @@ class ControllerRuntime {
   std::function<bool()> is_leader_;
   WorkQueue queue_;
   std::shared_ptr<http::CancelToken> stop_ = std::make_shared<http::CancelToken>();
+  // Given to reconciles; cancelled only when a drain runs out of time, so a SIGTERM lets
+  // the current step finish.
+  std::shared_ptr<http::CancelToken> work_cancel_ = std::make_shared<http::CancelToken>();
   std::vector<std::thread> threads_;
   std::vector<std::thread> workers_;
 

@@ -52,6 +52,14 @@ TEST_F(ConfigTest, Defaults) {
   EXPECT_EQ(c.lock_delay, seconds(15));
   EXPECT_THAT(c.allowed_jobs, ElementsAre("*/*"));
   EXPECT_EQ(c.log_level, "info");
+  EXPECT_EQ(c.prometheus_url, "");
+}
+
+TEST_F(ConfigTest, PrometheusAddressFromEnvOrFlag) {
+  env_ = {{"ROLLOUTD_PROMETHEUS_ADDR", "prom:9090"}};
+  EXPECT_EQ(MustParse({}).prometheus_url, "http://prom:9090");
+  EXPECT_EQ(MustParse({"--prometheus-addr", "https://p:9091/"}).prometheus_url, "https://p:9091");
+  EXPECT_THAT(MustFail({"--prometheus-addr", "ftp://p"}), HasSubstr("--prometheus-addr"));
 }
 
 TEST_F(ConfigTest, HashiCorpEnvironmentIsRead) {
