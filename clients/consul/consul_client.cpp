@@ -58,16 +58,10 @@ ApiResult<T> DecodeJson(const std::string& label, const http::Response& response
 
 namespace {
 
-// cpprestsdk (2.10) verifies the certificate against, and sends as SNI, the request's
-// Host header when there is one. clients/http implements TlsConfig::server_name by
-// switching cpprestsdk's validation off and installing its own check on the SSL
-// context, but cpprestsdk then sets verify_none on the stream, which disables every
-// check (chain and name). Until that is fixed there, the Consul client asks for the
-// name through the Host header instead and keeps full validation on.
+// TLS server_name is the HTTP layer's job (it sends it as the Host header, which
+// cpprestsdk verifies the certificate against and uses for SNI).
 http::ClientOptions TransportOptions(const clients::AgentConfig& config) {
-  http::ClientOptions options{config.base_url, config.tls};
-  options.tls.server_name.clear();
-  return options;
+  return http::ClientOptions{config.base_url, config.tls};
 }
 
 }  // namespace
@@ -113,7 +107,6 @@ ApiResult<http::Response> HttpConsulClient::Send(const Call& call) {
   request.timeout = timeout;
   request.cancel = cancel;
   if (!config_.token.empty()) request.headers["X-Consul-Token"] = config_.token;
-  if (!config_.tls.server_name.empty()) request.headers["Host"] = config_.tls.server_name;
   // KV values go as the raw bytes Consul stores (no Content-Type, like the Consul CLI);
   // txn and session bodies are JSON documents.
   if (call.endpoint == Endpoint::kTxn || call.endpoint == Endpoint::kSessionCreate) {

@@ -71,6 +71,13 @@ class CpprestClient final : public Client {
       req.headers().remove(ws::header_names::content_type);
     }
     for (const auto& [name, value] : request.headers) req.headers().add(name, value);
+    // cpprestsdk verifies the certificate against the Host header and sends it as SNI, so
+    // a server name that differs from the URL host goes there (switching its check off
+    // and verifying on the SSL context instead would verify nothing: it then forces
+    // verify_none on the connection).
+    if (!options_.tls.server_name.empty() && !req.headers().has(ws::header_names::host)) {
+      req.headers().add(ws::header_names::host, options_.tls.server_name);
+    }
 
     pplx::cancellation_token_source cts;
     int sub = -1;
@@ -115,22 +122,14 @@ class CpprestClient final : public Client {
     wc::http_client_config cfg;
     cfg.set_timeout(timeout);
     const TlsConfig& tls = options_.tls;
-    bool own_name_check = !tls.server_name.empty() && !tls.insecure_skip_verify;
-    // cpprestsdk checks the certificate name against the URL host; to check another
-    // name (server_name) we switch its check off and install our own on the context.
-    cfg.set_validate_certificates(!tls.insecure_skip_verify && !own_name_check);
-    if (!tls.ca_file.empty() || !tls.cert_file.empty() || own_name_check) {
+    cfg.set_validate_certificates(!tls.insecure_skip_verify);
+    if (!tls.ca_file.empty() || !tls.cert_file.empty()) {
       TlsConfig copy = tls;
-      cfg.set_ssl_context_callback([copy, own_name_check](boost::asio::ssl::context& ctx) {
+      cfg.set_ssl_context_callback([copy](boost::asio::ssl::context& ctx) {
         if (!copy.ca_file.empty()) ctx.load_verify_file(copy.ca_file);
         if (!copy.cert_file.empty()) ctx.use_certificate_chain_file(copy.cert_file);
         if (!copy.key_file.empty()) {
           ctx.use_private_key_file(copy.key_file, boost::asio::ssl::context::pem);
-        }
-        if (own_name_check) {
-          ctx.set_verify_mode(boost::asio::ssl::verify_peer |
-                              boost::asio::ssl::verify_fail_if_no_peer_cert);
-          ctx.set_verify_callback(boost::asio::ssl::host_name_verification(copy.server_name));
         }
       });
     }
