@@ -558,17 +558,20 @@ void NomadState::Tick(Replies& replies) {
 }
 
 void NomadState::RunDueActions(SteadyClock::time_point now) {
-  std::vector<std::function<void()>> due;
-  auto it = actions_.begin();
-  while (it != actions_.end()) {
-    if (it->first <= now) {
-      due.push_back(std::move(it->second));
-      it = actions_.erase(it);
-    } else {
-      ++it;
+  // One registration update per call, and the rest pushed a full stagger later: even a
+  // late tick (busy machine) never applies two updates back to back.
+  auto earliest = actions_.end();
+  for (auto it = actions_.begin(); it != actions_.end(); ++it) {
+    if (it->first <= now && (earliest == actions_.end() || it->first < earliest->first)) {
+      earliest = it;
     }
   }
-  for (auto& action : due) action();
+  if (earliest == actions_.end()) return;
+  std::function<void()> action = std::move(earliest->second);
+  actions_.erase(earliest);
+  const auto next_allowed = SteadyClock::now() + options_.stagger;
+  for (auto& pending : actions_) pending.first = std::max(pending.first, next_allowed);
+  action();
 }
 
 void NomadState::LaunchDueTasks(SteadyClock::time_point now) {

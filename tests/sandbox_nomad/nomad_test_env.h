@@ -35,13 +35,15 @@ struct Reply {
 
 class NomadTestEnv {
  public:
-  explicit NomadTestEnv(std::chrono::milliseconds stagger = std::chrono::milliseconds(50)) {
+  explicit NomadTestEnv(std::chrono::milliseconds stagger = std::chrono::milliseconds(50),
+                        bool apply_rejected_scale = false) {
     data_dir_ =
         std::filesystem::temp_directory_path() /
         ("sandbox-nomad-test-" + std::to_string(getpid()) + "-" + std::to_string(++counter()));
     NomadAgentOptions options;
     options.data_dir = data_dir_.string();
     options.stagger = stagger;
+    options.apply_rejected_scale = apply_rejected_scale;
     agent_ = std::make_unique<NomadAgent>(catalog_, options);
     server_ = http::StartServer({}, [this](http::ServerRequest request, http::Responder respond) {
       agent_->Handle(std::move(request), std::move(respond));

@@ -90,5 +90,34 @@ TEST(NomadRobustness, ScaleAndCountChangesPlaceAndStopAllocations) {
   EXPECT_EQ(env.Get("/v1/job/counted/versions").body["Versions"].size(), 3u);
 }
 
+TEST(NomadRobustness, RejectedScaleBugIsReproducedOnlyOnRequest) {
+  NomadTestEnv env(std::chrono::milliseconds(50), /*apply_rejected_scale=*/true);
+  json job = {{"ID", "buggy"},
+              {"Datacenters", {"dc1"}},
+              {"TaskGroups",
+               {{{"Name", "g"},
+                 {"Count", 2},
+                 {"Update", {{"HealthCheck", "task_states"}}},
+                 {"Tasks",
+                  {{{"Name", "t"},
+                    {"Driver", "raw_exec"},
+                    {"Config", {{"command", "/bin/sleep"}, {"args", {"60"}}}}}}}}}}};
+  ASSERT_EQ(env.Post("/v1/jobs", {{"Job", WithFastUpdate(job)}}).status, 200);
+  // The deployment of version 0 is running: Nomad 1.0 rejects the scale with 400 ...
+  Reply blocked = env.Post("/v1/job/buggy/scale", {{"Count", 1}, {"Target", {{"Group", "g"}}}});
+  EXPECT_EQ(blocked.status, 400);
+  // ... and still stores the new count, without a new version.
+  const json stored = env.Get("/v1/job/buggy").body;
+  EXPECT_EQ(stored["TaskGroups"][0]["Count"], 1);
+  EXPECT_EQ(stored["Version"], 0);
+  EXPECT_TRUE(NomadTestEnv::WaitFor([&] {
+    int live = 0;
+    for (const json& a : env.Get("/v1/job/buggy/allocations").body) {
+      if (a["DesiredStatus"] == "run") live++;
+    }
+    return live == 1;
+  }));
+}
+
 }  // namespace
 }  // namespace rollouts::sandbox::testing
