@@ -21,7 +21,7 @@ bool StartsWith(const std::string& s, const std::string& prefix) {
 
 // strconv.ParseUint as Consul's handlers call it; the error is their 500 body.
 std::optional<uint64_t> ParseUint(const std::string& text, std::string& error) {
-  bool digits = !text.empty() && text.size() <= 20 &&
+  bool digits = !text.empty() &&
                 std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
   if (digits) {
     try {
