@@ -248,6 +248,16 @@ int RunWatch(const Session& s, const std::string& name, const WatchOptions& opti
                << reconcilers::FormatTime(in.now) << "  (Ctrl-C to quit)\n";
         s.out->flush();
         if (fingerprint != last_fingerprint) ++blocks;
+      } else if (fingerprint != last_fingerprint && s.json) {
+        // -o json: one JSON document per line and change (for jq / log shippers).
+        RolloutSummary r;
+        r.name = name;
+        r.spec = in.spec;
+        r.spec_error = in.spec_note;
+        r.has_status = in.has_status;
+        r.status = in.status;
+        *s.out << SummaryJson(r, in.now).dump() << std::endl;
+        ++blocks;
       } else if (fingerprint != last_fingerprint) {
         *s.out << "=== " << reconcilers::FormatTime(in.now) << " rollout/" << name << "\n"
                << RenderWatchView(in) << "\n";

@@ -650,6 +650,28 @@ TEST_F(CliSandboxTest, WatchWithoutTtyPrintsOneBlockPerChange) {
   EXPECT_EQ(blocks, 2u) << out;
 }
 
+TEST_F(CliSandboxTest, WatchJsonPrintsOneLinePerChange) {
+  PutKv("rollouts/spec/hello", RolloutJson("hello", "v2"));
+  HealthyStatus("hello", "v1");
+  Child watch({kRolloutctl, "--consul-addr", consul_url_, "--nomad-addr", "127.0.0.1:1", "get",
+               "hello", "--watch", "--count", "2", "-o", "json"});
+  auto first = watch.ReadLine(20s);
+  ASSERT_TRUE(first) << watch.output();
+  EXPECT_EQ(nlohmann::json::parse(*first)["phase"], "Healthy");
+  WriteStatus("hello", [](reconcilers::RolloutStatus& st) { st.phase = Phase::kRollingBack; });
+  auto second = watch.ReadLine(20s);
+  ASSERT_TRUE(second) << watch.output();
+  EXPECT_EQ(nlohmann::json::parse(*second)["phase"], "RollingBack");
+  int code = -1;
+  ASSERT_TRUE(watch.WaitExit(20s, code));
+  EXPECT_EQ(code, 0);
+}
+
+TEST_F(CliSandboxTest, WatchUnknownRollout) {
+  RunResult r = Ctl({"get", "nope", "--watch"});
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+}
+
 TEST_F(CliSandboxTest, WatchInTmux) {
   if (std::system("command -v tmux >/dev/null 2>&1") != 0) {
     GTEST_SKIP() << "tmux not installed (apt-get install tmux); the pipe mode is tested above";
@@ -690,11 +712,24 @@ TEST_F(CliSandboxTest, WatchInTmux) {
   // With colours (a TTY, NO_COLOR unset): capture-pane -e keeps the escapes.
   std::string escaped = tmux("capture-pane -e -p -t " + session).out;
   EXPECT_NE(escaped.find("\033["), std::string::npos) << escaped;
+  // NO_COLOR wins even on a terminal.
+  const std::string plain_session = session + "-nocolor";
+  ASSERT_EQ(tmux("new-session -d -s " + plain_session + " -x 150 -y 60 \"env NO_COLOR=1 " +
+                 cmd.substr(cmd.find(kRolloutctl)) + "\" </dev/null >/dev/null 2>&1")
+                .exit_code,
+            0);
+  std::string plain;
+  for (int i = 0; i < 100 && plain.find("phase Paused") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(100ms);
+    plain = tmux("capture-pane -e -p -t " + plain_session).out;
+  }
+  EXPECT_NE(plain.find("phase Paused"), std::string::npos) << plain;
+  EXPECT_EQ(plain.find("\033[3"), std::string::npos) << "no colour with NO_COLOR:\n" << plain;
   tmux("send-keys -t " + session + " C-c");
   bool gone = false;
   for (int i = 0; i < 100 && !gone; ++i) {
     std::this_thread::sleep_for(100ms);
-    gone = tmux("has-session -t " + session + " 2>/dev/null").exit_code != 0;
+    gone = tmux("has-session -t =" + session + " 2>/dev/null").exit_code != 0;
   }
   EXPECT_TRUE(gone) << "Ctrl-C ends the watch";
   tmux("kill-server 2>/dev/null");
