@@ -6,6 +6,11 @@
 #
 # Usage (sourced): harness.sh expects SANDBOX, ROLLOUTD, HELLO_JOB, SOURCE_DIR in the env.
 set -u -o pipefail
+for required in SANDBOX ROLLOUTD HELLO_JOB SOURCE_DIR; do
+  [[ -n ${!required:-} ]] || { echo "harness.sh: $required is not set" >&2; exit 2; }
+done
+CONSUL=""
+NOMAD=""
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/rollouts-it.XXXXXX")
 declare -A PIDS=()   # name -> pid of every process this test started
@@ -19,8 +24,10 @@ dump_logs() {
     echo "===== $(basename "$f") (last 40 lines) =====" >&2
     tail -n 40 "$f" >&2
   done
-  echo "===== status =====" >&2
-  status_json >&2 || true
+  if [[ -n $CONSUL ]]; then
+    echo "===== status =====" >&2
+    status_json >&2 || true
+  fi
   echo >&2
 }
 
@@ -75,8 +82,8 @@ start_sandbox() {
   PIDS[sandbox]=$!
   local deadline=$((SECONDS + 30))
   while ((SECONDS < deadline)); do
-    CONSUL=$(awk '$1=="consul"{print $2}' "$WORK/sandbox.out")
-    NOMAD=$(awk '$1=="nomad"{print $2}' "$WORK/sandbox.out")
+    CONSUL=$(awk '$1=="consul"{print $2}' "$WORK/sandbox.out" 2>/dev/null)
+    NOMAD=$(awk '$1=="nomad"{print $2}' "$WORK/sandbox.out" 2>/dev/null)
     [[ -n $CONSUL && -n $NOMAD ]] && break
     kill -0 "${PIDS[sandbox]}" 2>/dev/null || fail "sandbox exited at start"
     sleep 0.2
