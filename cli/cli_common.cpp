@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <map>
+#include <mutex>
 #include <ostream>
 #include <stdexcept>
 
@@ -76,14 +78,34 @@ std::string KvPrefix(const GlobalOptions& options, const clients::EnvLookup& env
 Connections Connect(const GlobalOptions& options, const clients::EnvLookup& env, std::ostream& out,
                     bool stdout_is_tty) {
   Connections c;
+  // A command line fails fast instead of retrying for the daemon's 30 s: a person or a
+  // pipeline is waiting, and a redraw of `get --watch` must not stall on a dead agent.
   consul::HttpConsulClientOptions consul_options;
+  consul_options.retry.max_attempts = 3;
+  consul_options.retry.deadline = std::chrono::seconds(5);
   c.consul = std::make_unique<consul::HttpConsulClient>(ConsulConfig(options, env), consul_options);
   nomad::NomadClientOptions nomad_options;
   nomad_options.agent = NomadConfig(options, env);
-  nomad_options.request_timeout = std::chrono::seconds(10);
-  c.nomad = std::make_unique<nomad::HttpNomadClient>(nomad_options);
+  nomad_options.request_timeout = std::chrono::seconds(5);
+  // Nomad is only read for the watch screen, which shows an unreachable Nomad as a note.
+  nomad_options.retry.max_attempts = 1;
   c.session.consul = c.consul.get();
-  c.session.nomad = c.nomad.get();
+  // One client per namespace, made on first use; the watch threads share them.
+  struct NomadClients {
+    std::mutex mu;
+    std::map<std::string, std::unique_ptr<nomad::HttpNomadClient>> by_namespace;
+  };
+  auto clients = std::make_shared<NomadClients>();
+  c.session.nomad = [clients, nomad_options](const std::string& ns) -> nomad::NomadClient* {
+    std::lock_guard<std::mutex> lock(clients->mu);
+    auto& client = clients->by_namespace[ns];
+    if (!client) {
+      nomad::NomadClientOptions o = nomad_options;
+      if (!ns.empty()) o.agent.namespace_ = ns;
+      client = std::make_unique<nomad::HttpNomadClient>(o);
+    }
+    return client.get();
+  };
   c.session.kv.prefix = KvPrefix(options, env);
   c.session.json = options.output == "json";
   // https://no-color.org: any non-empty NO_COLOR disables colour.

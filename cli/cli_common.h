@@ -78,8 +78,9 @@ struct KvLayout {
 // The connections a server verb works with; tests build one over the sandbox.
 struct Session {
   consul::ConsulClient* consul = nullptr;
-  // Only `get --watch` reads Nomad; nullptr means "not configured" (the view says so).
-  nomad::NomadClient* nomad = nullptr;
+  // Only `get --watch` reads Nomad: the client for a Rollout's spec.nomad.namespace (as
+  // the controller does). Empty means "not configured" (the view says so).
+  std::function<nomad::NomadClient*(const std::string& nomad_namespace)> nomad;
   KvLayout kv;
   bool json = false;  // --output json
   bool color = false;
@@ -89,7 +90,6 @@ struct Session {
 // Owns the real clients behind a Session.
 struct Connections {
   std::unique_ptr<consul::HttpConsulClient> consul;
-  std::unique_ptr<nomad::HttpNomadClient> nomad;
   Session session;
 };
 Connections Connect(const GlobalOptions& options, const clients::EnvLookup& env, std::ostream& out,

@@ -137,14 +137,15 @@ WatchInput GatherWatchInput(const Session& s, const std::string& name) {
     in.job_note = "Nomad not configured";
   } else {
     const std::string& job_id = in.spec->spec.nomad.job;
-    auto job = s.nomad->GetJob(job_id);
+    nomad::NomadClient& nomad = *s.nomad(in.spec->spec.nomad.namespace_);
+    auto job = nomad.GetJob(job_id);
     if (!job.ok()) {
       in.job_note = "nomad: " + job.error().ToString();
     } else if (!job.value()) {
       in.job_note = "job " + job_id + " not found in Nomad";
     } else {
       in.job = reconcilers::JobView::FromDocument(job.value()->json());
-      auto allocs = s.nomad->JobAllocations(job_id, {});
+      auto allocs = nomad.JobAllocations(job_id, {});
       if (allocs.ok()) {
         for (const auto& a : allocs.value().value) group_of_alloc[a.id] = a.task_group;
       }
@@ -211,12 +212,13 @@ int RunWatch(const Session& s, const std::string& name, const WatchOptions& opti
     });
     if (s.nomad) {
       const std::string job = first.rollout->spec.nomad.job;
-      threads.emplace_back([&, job] {
+      nomad::NomadClient* nomad = s.nomad(first.rollout->spec.nomad.namespace_);
+      threads.emplace_back([&, job, nomad] {
         uint64_t index = 0;
         http::Backoff backoff(policy.error_backoff);
         while (!cancel->cancelled()) {
           nomad::BlockingQuery q{index, options.blocking_wait, cancel};
-          auto allocs = s.nomad->JobAllocations(job, q);
+          auto allocs = nomad->JobAllocations(job, q);
           if (!allocs.ok()) {
             // Nomad down or the job gone: back off (bounded by cancel), do not spin.
             if (!cancel->SleepFor(backoff.Next())) break;

@@ -76,13 +76,11 @@ std::vector<std::string> GroupTags(const reconcilers::GroupView& g, const std::s
   return g.services.empty() ? std::vector<std::string>{} : g.services.front().tags;
 }
 
-// Strips colour so column widths count visible characters only: colour is applied to
-// whole cells after layout.
+// Columns() with colours: widths are computed on the plain cells and the colour codes
+// wrap whole cells afterwards, so coloured and plain screens line up the same.
 std::string PadCells(const std::vector<std::vector<std::string>>& rows,
                      const std::vector<std::vector<const char*>>& colors, bool color) {
-  std::string plain = Columns(rows, "  ");
-  if (!color) return plain;
-  // Re-lay out with colour codes: compute widths as Columns does, then paint.
+  if (!color) return Columns(rows, "  ");
   std::vector<size_t> width;
   for (const auto& row : rows) {
     if (width.size() < row.size()) width.resize(row.size(), 0);
