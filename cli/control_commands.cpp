@@ -82,7 +82,10 @@ int RunControl(const Session& s, const std::string& name, ControlVerb verb,
   const auto deadline = std::chrono::steady_clock::now() + options.timeout;
   uint64_t index = 0;  // first read answers at once: the ack may already be there
   while (!cancel->cancelled()) {
-    StoredStatus st = ReadStatusBlocking(s, name, index, Remaining(deadline), cancel);
+    // A wait of 0 would mean Consul's default (5 minutes): stop before that instead.
+    const Ms wait = Remaining(deadline);
+    if (index != 0 && wait.count() == 0) break;
+    StoredStatus st = ReadStatusBlocking(s, name, index, std::max(wait, Ms(1)), cancel);
     if (const reconcilers::ControlAck* ack = FindAck(st.status, id)) {
       const bool rejected = ack->result.rfind("rejected", 0) == 0;
       if (s.json) {
@@ -99,7 +102,6 @@ int RunControl(const Session& s, const std::string& name, ControlVerb verb,
       if (rejected) throw CommandError{kExitFailed, verb_name + " " + ack->result};
       return kExitOk;
     }
-    if (Remaining(deadline).count() == 0) break;
   }
   if (cancel->cancelled())
     throw CommandError{kExitInterrupted, "interrupted; request " + id + " stays in " + key};
@@ -126,7 +128,10 @@ int RunWait(const Session& s, const std::string& name, const WaitOptions& option
   last.name = name;
   last.spec = spec.rollout;
   while (!cancel->cancelled()) {
-    StoredStatus st = ReadStatusBlocking(s, name, index, Remaining(deadline), cancel);
+    // A wait of 0 would mean Consul's default (5 minutes): stop before that instead.
+    const Ms wait = Remaining(deadline);
+    if (index != 0 && wait.count() == 0) break;
+    StoredStatus st = ReadStatusBlocking(s, name, index, std::max(wait, Ms(1)), cancel);
     last.has_status = st.modify_index != 0;
     last.status = st.status;
     const auto& status = st.status;
@@ -161,7 +166,6 @@ int RunWait(const Session& s, const std::string& name, const WaitOptions& option
                                             " active) instead of Degraded"};
       }
     }
-    if (Remaining(deadline).count() == 0) break;
   }
   if (cancel->cancelled()) throw CommandError{kExitInterrupted, "interrupted"};
   std::string where = "the controller has not written a status yet (is rolloutd running?)";
