@@ -10,7 +10,7 @@ packages=(
   libcpprest-dev libssl-dev nlohmann-json3-dev prometheus-cpp-dev libgoogle-glog-dev
   libgtest-dev libgmock-dev libcli11-dev libboost-dev
   # real parts used by the demo and the end-to-end tests
-  nginx prometheus wrk openssl curl procps iproute2 jq
+  nginx prometheus wrk openssl curl procps iproute2 jq tmux
 )
 # Node.js (for the JSON Schema validator ajv in the schema tests) often comes
 # preinstalled with its own npm; only ask Debian for it when the commands are missing.

@@ -147,9 +147,12 @@ http {
   fastcgi_temp_path $d/tmp/fastcgi;
   uwsgi_temp_path $d/tmp/uwsgi;
   scgi_temp_path $d/tmp/scgi;
-  # Clients keep their connections across reloads for at most this long; old workers
-  # finish in-flight requests before they exit.
-  keepalive_timeout 30s;
+  # No client keep-alive: on a reload (every flip) nginx's old workers finish the requests
+  # they are serving, but close idle keep-alive connections at once, and a request the
+  # client sent on one at that instant is lost (a "read" socket error in wrk). With a new
+  # connection per request, the shared listening socket hands each one to a live worker
+  # and no request is lost. Upstream connections (nginx -> instances) stay pooled.
+  keepalive_timeout ${STACK_CLIENT_KEEPALIVE:-0};
   include $d/routes.conf;
 }
 CONF

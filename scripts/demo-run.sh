@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# The demo: a real rollout in the sandbox under load, then a bad version caught by
+# post-promotion analysis and rolled back, with a report. Everything runs on 127.0.0.1
+# and is stopped at the end (or on Ctrl-C). Needs a build (scripts/build.sh).
+#
+#   1. rollout-sandbox (Consul + Nomad stand-in) runs the hello job: hello-blue active v1
+#   2. Prometheus scrapes the hello instances, nginx + rollout-router route to Active
+#   3. rolloutd; wrk load through nginx + rollout-loadcheck recording every response
+#   4. v1 -> v2 (healthy), v2 -> v3 (5% errors: caught after the flip, flipped back)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/stack.sh
+
+DEMO_DIR=${DEMO_DIR:-$(mktemp -d /tmp/nomad-rollouts-demo.XXXXXX)}
+LOAD_CONNECTIONS=${LOAD_CONNECTIONS:-20}
+SAMPLE_RATE=${SAMPLE_RATE:-200}
+stack_init "$DEMO_DIR"
+stack_log "demo workspace: $DEMO_DIR (logs of every process are there)"
+
+stack_start_sandbox
+stack_register_hello
+stack_log "waiting for 4 ready hello instances"
+ready_count() {
+  curl -sf "$CONSUL_HTTP_ADDR/v1/health/service/hello" |
+    jq '[.[] | select(.Service.ID as $id | [.Checks[] | select(.ServiceID == $id)] | length > 0 and all(.Status == "passing"))] | length'
+}
+stack_wait 90 bash -c "[ \"\$( $(declare -f ready_count); ready_count )\" = 4 ]" || stack_die "hello did not become ready"
+
+# Debian's Prometheus is built without Consul discovery, so a small loop turns Consul's
+# view of the hello instances into a file_sd targets file (labels service and version).
+mkdir -p "$DEMO_DIR/prometheus"
+discover() {
+  while :; do
+    curl -sf "$CONSUL_HTTP_ADDR/v1/health/service/hello" |
+      jq '[.[] | {targets: ["\(.Service.Address // .Node.Address):\(.Service.Port)"],
+                   labels: {instance_id: .Service.ID, group_version: (.Service.Meta.version // "")}}]' \
+        >"$DEMO_DIR/prometheus/targets.tmp" 2>/dev/null &&
+      mv "$DEMO_DIR/prometheus/targets.tmp" "$DEMO_DIR/prometheus/targets.json"
+    sleep 1
+  done
+}
+discover &
+STACK_PIDS+=("$!:discovery")
+
+stack_start_nginx
+stack_start_router hello
+
+ROLLOUTD_PORT=$(stack_free_port)
+PROMETHEUS_PORT=$(stack_free_port)
+cat >"$DEMO_DIR/prometheus/prometheus.yml" <<YML
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: hello
+    file_sd_configs:
+      - files: ["$DEMO_DIR/prometheus/targets.json"]
+        refresh_interval: 1s
+  - job_name: rolloutd
+    static_configs:
+      - targets: ["127.0.0.1:$ROLLOUTD_PORT"]
+YML
+stack_spawn prometheus /usr/bin/prometheus --config.file="$DEMO_DIR/prometheus/prometheus.yml" \
+  --storage.tsdb.path="$DEMO_DIR/prometheus/data" \
+  --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" --log.level=warn
+PROMETHEUS_ADDR=http://127.0.0.1:$PROMETHEUS_PORT
+stack_wait 30 curl -sf "$PROMETHEUS_ADDR/-/ready" || stack_die "prometheus did not start"
+stack_log "prometheus: $PROMETHEUS_ADDR"
+
+# The demo's Rollout: the example with a shorter scale-down delay so the demo is quick.
+spec() {
+  # The probe is a smoke test (20 requests, tolerates a little noise); the error rate
+  # over real traffic after the flip is the gate that must catch v3.
+  jq --arg v "$1" '.spec.version = $v | .spec.strategy.blueGreen.scaleDownDelay = "10s"
+    | .spec.analysis.prePromotion.probe.requests = 20
+    | .spec.analysis.prePromotion.probe.maxErrorRate = 0.25' \
+    examples/hello/rollout.json >"$DEMO_DIR/spec-$1.json"
+  stack_kv_put rollouts/spec/hello "$DEMO_DIR/spec-$1.json"
+}
+spec v1
+stack_spawn rolloutd "$STACK_BUILD/controller/rolloutd" --consul-addr "$CONSUL_HTTP_ADDR" \
+  --nomad-addr "$NOMAD_ADDR" --prometheus-addr "$PROMETHEUS_ADDR" \
+  --metrics-addr "127.0.0.1:$ROLLOUTD_PORT" --router-timeout 30s
+stack_wait 15 curl -sf "http://127.0.0.1:$ROLLOUTD_PORT/healthz" || stack_die "rolloutd did not start"
+stack_wait_phase hello Healthy v1 60 || stack_die "rollout hello did not reach Healthy v1"
+
+stack_log "load: wrk -c$LOAD_CONNECTIONS through nginx + loadcheck at $SAMPLE_RATE req/s"
+wrk -t2 -c"$LOAD_CONNECTIONS" -d3600s --latency "http://127.0.0.1:$NGINX_PORT/hello" \
+  >"$DEMO_DIR/wrk.txt" 2>&1 &
+WRK_PID=$!
+STACK_PIDS+=("$WRK_PID:wrk")
+: "${STACK_BUILD:=build}"
+"$STACK_BUILD/bench/loadcheck/rollout-loadcheck" --url "http://127.0.0.1:$NGINX_PORT" --path /hello \
+  --rate "$SAMPLE_RATE" --concurrency 4 --duration 0 --out "$DEMO_DIR/samples.jsonl" \
+  >"$DEMO_DIR/loadcheck.json" 2>"$DEMO_DIR/loadcheck.log" &
+LOADCHECK_PID=$!
+STACK_PIDS+=("$LOADCHECK_PID:loadcheck")
+sleep 5
+
+stack_log "step 1: set-version v2 (healthy)"
+T_SET_V2=$(stack_now_ms)
+spec v2
+stack_wait_phase hello Healthy v2 300 || stack_die "v1 -> v2 did not finish"
+T_HEALTHY_V2=$(stack_now_ms)
+sleep 3
+
+stack_log "step 2: set-version v3 (returns 5% errors): post-promotion analysis must flip back"
+T_SET_V3=$(stack_now_ms)
+spec v3
+stack_wait_phase hello Degraded v2 300 || stack_die "v3 was not rolled back"
+sleep 5
+
+kill -INT "$WRK_PID" "$LOADCHECK_PID" 2>/dev/null || true
+wait "$WRK_PID" 2>/dev/null || true
+wait "$LOADCHECK_PID" 2>/dev/null || true
+
+bash scripts/lib/demo-report.sh "$DEMO_DIR" "$T_SET_V2" "$T_SET_V3" "$T_HEALTHY_V2" | tee "$DEMO_DIR/report.md"
+stack_kv_get rollouts/status/hello >"$DEMO_DIR/status.json" || true
+stack_log "status of the rollout: rollouts/status/hello (history below)"
+stack_status hello '.history[] | "  \(.version): \(.outcome) \(.reason // "")"' >&2 || true
