@@ -77,7 +77,8 @@ wait_until() {
 
 start_sandbox() {
   mkdir -p "$WORK/sandbox-data"
-  "$SANDBOX" --consul-addr 127.0.0.1:0 --nomad-addr 127.0.0.1:0 --data-dir "$WORK/sandbox-data" \
+  # --pdeathsig: if this script is killed (ctest timeout), its children die with it.
+  setpriv --pdeathsig KILL "$SANDBOX" --consul-addr 127.0.0.1:0 --nomad-addr 127.0.0.1:0 --data-dir "$WORK/sandbox-data" \
     --stagger 200 >"$WORK/sandbox.out" 2>"$WORK/sandbox.log" &
   PIDS[sandbox]=$!
   local deadline=$((SECONDS + 30))
@@ -177,7 +178,7 @@ count_flips() {
 start_rolloutd() { # NAME [EXTRA FLAGS...]
   local name=$1; shift
   local port; port=$(free_port)
-  "$ROLLOUTD" --consul-addr "$CONSUL" --nomad-addr "$NOMAD" --metrics-addr "127.0.0.1:$port" \
+  setpriv --pdeathsig KILL "$ROLLOUTD" --consul-addr "$CONSUL" --nomad-addr "$NOMAD" --metrics-addr "127.0.0.1:$port" \
     --resync 5s --log-level debug "$@" >>"$WORK/$name.log" 2>&1 &
   PIDS[$name]=$!
   declare -g "METRICS_$name=127.0.0.1:$port"
