@@ -177,12 +177,30 @@ count_flips() {
 
 start_rolloutd() { # NAME [EXTRA FLAGS...]
   local name=$1; shift
-  local port; port=$(free_port)
-  setpriv --pdeathsig KILL "$ROLLOUTD" --consul-addr "$CONSUL" --nomad-addr "$NOMAD" --metrics-addr "127.0.0.1:$port" \
-    --resync 5s --log-level debug "$@" >>"$WORK/$name.log" 2>&1 &
-  PIDS[$name]=$!
-  declare -g "METRICS_$name=127.0.0.1:$port"
-  log "$name pid ${PIDS[$name]} metrics 127.0.0.1:$port"
+  local port attempt
+  # The metrics port is picked free a moment before use; if another test took it in
+  # between, rolloutd exits and the next attempt uses another port.
+  for attempt in 1 2 3; do
+    port=$(free_port)
+    setpriv --pdeathsig KILL "$ROLLOUTD" --consul-addr "$CONSUL" --nomad-addr "$NOMAD" \
+      --metrics-addr "127.0.0.1:$port" --resync 5s --log-level debug "$@" >>"$WORK/$name.log" 2>&1 &
+    PIDS[$name]=$!
+    declare -g "METRICS_$name=127.0.0.1:$port"
+    local deadline=$((SECONDS + 30))
+    while ((SECONDS < deadline)); do
+      if curl -sS -m 2 -o /dev/null "http://127.0.0.1:$port/metrics" 2>/dev/null; then
+        log "$name pid ${PIDS[$name]} metrics 127.0.0.1:$port"
+        return 0
+      fi
+      kill -0 "${PIDS[$name]}" 2>/dev/null || break
+      sleep 0.2
+    done
+    kill -KILL "${PIDS[$name]}" 2>/dev/null || true
+    wait "${PIDS[$name]}" 2>/dev/null || true
+    unset "PIDS[$name]"
+    log "$name did not serve /metrics on port $port (attempt $attempt)"
+  done
+  fail "could not start $name"
 }
 kill9() { # NAME
   kill -KILL "${PIDS[$1]}" 2>/dev/null || true
