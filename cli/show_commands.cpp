@@ -157,20 +157,7 @@ WatchInput GatherWatchInput(const Session& s, const std::string& name) {
       in.instances_note = "consul health: " + health.error().ToString();
     } else {
       // Unfiltered health and tags read here (DESIGN.md "Lessons"): never ?tag=.
-      for (const auto& e : health.value().value) {
-        reconcilers::ServiceInstance i;
-        i.id = e.service.id;
-        i.alloc_id = reconcilers::AllocIdFromServiceId(e.service.id);
-        auto g = group_of_alloc.find(i.alloc_id);
-        if (g != group_of_alloc.end()) i.group = g->second;
-        i.address = consul::ServiceAddress(e);
-        i.port = e.service.port;
-        i.tags = e.service.tags;
-        auto v = e.service.meta.find("version");
-        if (v != e.service.meta.end()) i.version = v->second;
-        i.ready = consul::IsReady(e);
-        in.instances.push_back(std::move(i));
-      }
+      in.instances = reconcilers::InstancesFromHealth(health.value().value, group_of_alloc);
     }
   }
   in.now = Now();

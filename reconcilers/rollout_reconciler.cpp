@@ -32,6 +32,28 @@ std::string AllocIdFromServiceId(const std::string& service_id) {
   return service_id.substr(kPrefix.size(), kUuidLength);
 }
 
+std::vector<ServiceInstance> InstancesFromHealth(
+    const std::vector<consul::ServiceEntry>& entries,
+    const std::map<std::string, std::string>& group_of_alloc) {
+  std::vector<ServiceInstance> out;
+  out.reserve(entries.size());
+  for (const auto& e : entries) {
+    ServiceInstance i;
+    i.id = e.service.id;
+    i.alloc_id = AllocIdFromServiceId(e.service.id);
+    auto g = group_of_alloc.find(i.alloc_id);
+    if (g != group_of_alloc.end()) i.group = g->second;
+    i.address = consul::ServiceAddress(e);
+    i.port = e.service.port;
+    i.tags = e.service.tags;
+    auto v = e.service.meta.find("version");
+    if (v != e.service.meta.end()) i.version = v->second;
+    i.ready = consul::IsReady(e);
+    out.push_back(std::move(i));
+  }
+  return out;
+}
+
 RolloutReconciler::RolloutReconciler(consul::ConsulClient& consul, NomadClientFor nomad,
                                      prometheus::PrometheusClient* prometheus, Prober& prober,
                                      std::function<TimePoint()> now,
@@ -120,20 +142,7 @@ clients::ApiResult<Snapshot> RolloutReconciler::Observe(const std::string& name)
   // Unfiltered on purpose (DESIGN.md "Lessons"): tags are filtered here, not by Consul.
   auto health = consul_.HealthService(r.spec.nomad.service, {}, {});
   if (!health.ok()) return health.error();
-  for (const auto& e : health.value().value) {
-    ServiceInstance i;
-    i.id = e.service.id;
-    i.alloc_id = AllocIdFromServiceId(e.service.id);
-    auto g = group_of_alloc.find(i.alloc_id);
-    if (g != group_of_alloc.end()) i.group = g->second;
-    i.address = consul::ServiceAddress(e);
-    i.port = e.service.port;
-    i.tags = e.service.tags;
-    auto v = e.service.meta.find("version");
-    if (v != e.service.meta.end()) i.version = v->second;
-    i.ready = consul::IsReady(e);
-    s.instances.push_back(std::move(i));
-  }
+  s.instances = InstancesFromHealth(health.value().value, group_of_alloc);
 
   auto routers = consul_.KvList(p + "routers/", {});
   if (!routers.ok()) return routers.error();

@@ -95,4 +95,10 @@ bool JobAllowed(const std::vector<std::string>& globs, const std::string& namesp
 // "_nomad-task-<allocID>-group-<group>-<service>-<port>" -> allocID ("" if not that form).
 std::string AllocIdFromServiceId(const std::string& service_id);
 
+// The instances of a service from its unfiltered Consul health entries; the Nomad group of
+// each comes from its allocation (alloc ID -> task group).
+std::vector<ServiceInstance> InstancesFromHealth(
+    const std::vector<consul::ServiceEntry>& entries,
+    const std::map<std::string, std::string>& group_of_alloc);
+
 }  // namespace rollouts::reconcilers
