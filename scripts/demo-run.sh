@@ -110,6 +110,13 @@ spec v3
 stack_wait_phase hello Degraded v2 300 || stack_die "v3 was not rolled back"
 sleep 5
 
+if [ -n "${DEMO_CHECK_DASHBOARDS:-}" ]; then
+  # Every Grafana panel expression against this run's Prometheus (rolloutd + hello).
+  bash tests/grafana/check_dashboard_queries.sh "$PROMETHEUS_ADDR" hello --service hello \
+    --require-series 'Request rate per version' --require-series 'Phase timeline' >"$DEMO_DIR/dashboards.txt" 2>&1 &&
+    echo ok >"$DEMO_DIR/dashboards.rc" || echo failed >"$DEMO_DIR/dashboards.rc"
+fi
+
 kill -INT "$WRK_PID" "$LOADCHECK_PID" 2>/dev/null || true
 wait "$WRK_PID" 2>/dev/null || true
 wait "$LOADCHECK_PID" 2>/dev/null || true

@@ -16,7 +16,7 @@ for tool in /usr/sbin/nginx /usr/bin/prometheus /usr/bin/wrk /usr/bin/jq; do
 done
 dir=$(mktemp -d /tmp/rollouts-e2e.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
-export DEMO_DIR=$dir/run STACK_BUILD=$build LOAD_CONNECTIONS=8 SAMPLE_RATE=100
+export DEMO_DIR=$dir/run STACK_BUILD=$build LOAD_CONNECTIONS=8 SAMPLE_RATE=100 DEMO_CHECK_DASHBOARDS=1
 bash "$root/scripts/demo-run.sh"
 
 fail=0
@@ -39,6 +39,13 @@ if grep -q "Socket errors" "$DEMO_DIR/wrk.txt"; then
   fail=1
 else
   echo "ok: wrk saw no socket error"
+fi
+if [ "$(cat "$DEMO_DIR/dashboards.rc")" = ok ]; then
+  echo "ok: every dashboard expression evaluated against the run's Prometheus ($(grep -c '' "$DEMO_DIR/dashboards.txt") lines)"
+else
+  echo "FAILED: dashboard expressions:"
+  grep -v '^ok' "$DEMO_DIR/dashboards.txt" | head -20
+  fail=1
 fi
 history=$(jq -r '.history | map("\(.version):\(.outcome):\(.reason // "")") | join(" ")' \
   "$DEMO_DIR/status.json")
