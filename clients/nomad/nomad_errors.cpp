@@ -9,6 +9,10 @@ namespace rollouts::nomad {
 namespace {
 
 constexpr std::string_view kConflictMarker = "conflicting job modify index: ";
+// Every EnforceIndex refusal starts with this (Nomad's RegisterEnforceIndexErrPrefix):
+// "... N: job exists with conflicting job modify index: M", "... 0: job already exists"
+// and "... N: job does not exist". All three mean "the job moved under you".
+constexpr std::string_view kEnforcePrefix = "Enforcing job modify index ";
 
 std::string Trim(const std::string& s) {
   size_t begin = 0;
@@ -42,7 +46,8 @@ clients::ApiError ClassifyNomadError(CallKind call, const std::string& endpoint,
     e.kind = ApiErrorKind::kUnauthorized;
   } else if (status == 404) {
     e.kind = ApiErrorKind::kNotFound;
-  } else if (status == 409 || Contains(body, kConflictMarker)) {
+  } else if (status == 409 || Contains(body, kConflictMarker) ||
+             (call == CallKind::kRegister && Contains(body, kEnforcePrefix))) {
     e.kind = ApiErrorKind::kConflict;
   } else if (status == 429 || status >= 500) {
     e.kind = (call == CallKind::kRegister && status == 500 && LooksLikeValidation(body))
