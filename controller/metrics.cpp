@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <sstream>
 
+#include "controller/process_metrics.h"
+
 namespace rollouts::controller {
 namespace {
 
@@ -370,7 +372,9 @@ void ControllerMetrics::UpdateWatchStaleness(std::chrono::system_clock::time_poi
 
 std::string SerializeMetrics(::prometheus::Registry& registry) {
   std::ostringstream out;
-  ::prometheus::TextSerializer().Serialize(out, registry.Collect());
+  auto families = registry.Collect();
+  for (auto& f : CollectProcessMetrics()) families.push_back(std::move(f));
+  ::prometheus::TextSerializer().Serialize(out, families);
   return out.str();
 }
 

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "controller/api_endpoint.h"
+#include "controller/process_metrics.h"
 
 namespace rollouts::controller {
 namespace {
@@ -221,6 +222,30 @@ TEST_F(MetricsTest, InstrumentedClientRecordsEveryRequest) {
                               "endpoint=\"kv_get\"} 1"));
   EXPECT_THAT(text, HasSubstr("rollouts_api_requests_total{backend=\"consul\",code=\"timeout\","
                               "endpoint=\"kv_get\"} 1"));
+}
+
+}  // namespace
+}  // namespace rollouts::controller
+
+namespace rollouts::controller {
+namespace {
+
+TEST(ProcessMetrics, ExposesTheStandardProcessSeriesWithPlausibleValues) {
+  ControllerMetrics metrics;
+  std::string text = SerializeMetrics(*metrics.registry());
+  for (const char* name : {"process_cpu_seconds_total", "process_resident_memory_bytes",
+                           "process_open_fds", "process_max_fds", "process_start_time_seconds"}) {
+    EXPECT_NE(text.find(std::string("\n") + name + " "), std::string::npos) << name;
+  }
+  double rss = 0, open_fds = 0, max_fds = 0;
+  for (const auto& f : CollectProcessMetrics()) {
+    if (f.name == "process_resident_memory_bytes") rss = f.metric.at(0).gauge.value;
+    if (f.name == "process_open_fds") open_fds = f.metric.at(0).gauge.value;
+    if (f.name == "process_max_fds") max_fds = f.metric.at(0).gauge.value;
+  }
+  EXPECT_GT(rss, 1024.0 * 1024.0);  // a test binary holds more than 1 MiB
+  EXPECT_GE(open_fds, 3.0);         // stdin, stdout, stderr at least
+  EXPECT_GE(max_fds, open_fds);
 }
 
 }  // namespace
