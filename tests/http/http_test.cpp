@@ -1,10 +1,11 @@
 // The cpprestsdk client and server against each other on 127.0.0.1.
+#include "clients/http/http.h"
+
 #include <gtest/gtest.h>
 
 #include <future>
 #include <thread>
 
-#include "clients/http/http.h"
 #include "clients/http/server.h"
 
 namespace rollouts::http {
@@ -39,9 +40,8 @@ TEST(HttpRoundTrip, CarriesMethodTargetHeadersAndBinaryBody) {
 
 TEST(HttpRoundTrip, AResponderMayAnswerLaterFromAnotherThread) {
   std::promise<Responder> parked;
-  auto server = StartServer({}, [&](ServerRequest, Responder respond) {
-    parked.set_value(std::move(respond));
-  });
+  auto server = StartServer(
+      {}, [&](ServerRequest, Responder respond) { parked.set_value(std::move(respond)); });
   std::thread later([&] {
     Responder r = parked.get_future().get();
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -69,9 +69,8 @@ TEST(HttpErrors, RefusedConnectionIsAConnectError) {
 
 TEST(HttpErrors, SlowServerIsATimeout) {
   std::promise<Responder> parked;
-  auto server = StartServer({}, [&](ServerRequest, Responder respond) {
-    parked.set_value(std::move(respond));
-  });
+  auto server = StartServer(
+      {}, [&](ServerRequest, Responder respond) { parked.set_value(std::move(respond)); });
   auto client = MakeClient({server->base_url(), {}});
   Result r =
       client->Send(Request{Method::kGet, "/slow", {}, "", std::chrono::milliseconds(300), {}});
@@ -82,17 +81,15 @@ TEST(HttpErrors, SlowServerIsATimeout) {
 
 TEST(HttpErrors, CancelEndsAnInFlightRequest) {
   std::promise<Responder> parked;
-  auto server = StartServer({}, [&](ServerRequest, Responder respond) {
-    parked.set_value(std::move(respond));
-  });
+  auto server = StartServer(
+      {}, [&](ServerRequest, Responder respond) { parked.set_value(std::move(respond)); });
   auto client = MakeClient({server->base_url(), {}});
   auto token = std::make_shared<CancelToken>();
   std::thread canceller([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     token->Cancel();
   });
-  Result r =
-      client->Send(Request{Method::kGet, "/block", {}, "", std::chrono::seconds(10), token});
+  Result r = client->Send(Request{Method::kGet, "/block", {}, "", std::chrono::seconds(10), token});
   canceller.join();
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind, ErrorKind::kCancelled) << r.error().message;

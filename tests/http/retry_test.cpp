@@ -22,7 +22,9 @@ class ScriptedClient : public Client {
   std::deque<Result> script_;
 };
 
-Response Status(int code) { return Response{code, {}, ""}; }
+Response Status(int code) {
+  return Response{code, {}, ""};
+}
 
 TEST(Backoff, GrowsExponentiallyUpToTheCap) {
   Backoff b({std::chrono::milliseconds(100), std::chrono::milliseconds(1000), 2.0, 0.0});
