@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <system_error>
 
 namespace rollouts::router {
 
@@ -56,7 +57,8 @@ std::string ReadFileOrEmpty(const std::string& path) {
 void WriteFileAtomically(const std::string& path, const std::string& content) {
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::runtime_error("open " + tmp + ": " + std::strerror(errno));
+  if (fd < 0)
+    throw std::runtime_error("open " + tmp + ": " + std::system_category().message(errno));
   size_t off = 0;
   while (off < content.size()) {
     ssize_t n = ::write(fd, content.data() + off, content.size() - off);
@@ -65,7 +67,7 @@ void WriteFileAtomically(const std::string& path, const std::string& content) {
       int err = errno;
       ::close(fd);
       ::unlink(tmp.c_str());
-      throw std::runtime_error("write " + tmp + ": " + std::strerror(err));
+      throw std::runtime_error("write " + tmp + ": " + std::system_category().message(err));
     }
     off += static_cast<size_t>(n);
   }
@@ -74,7 +76,7 @@ void WriteFileAtomically(const std::string& path, const std::string& content) {
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     int err = errno;
     ::unlink(tmp.c_str());
-    throw std::runtime_error("rename " + tmp + ": " + std::strerror(err));
+    throw std::runtime_error("rename " + tmp + ": " + std::system_category().message(err));
   }
 }
 

@@ -17,7 +17,7 @@ void SortBackends(std::vector<Backend>& b) {
   });
 }
 
-Selection KeepLastGood(const Selection& last_good, std::string why) {
+Selection KeepLastGood(const Selection& last_good, const std::string& why) {
   Selection out = last_good;
   out.kept_last_good = !last_good.backends.empty();
   out.reason = out.kept_last_good ? why + "; keeping the last good set" : why;
