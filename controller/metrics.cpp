@@ -111,6 +111,10 @@ ControllerMetrics::ControllerMetrics(std::shared_ptr<::prometheus::Registry> reg
                          .Name("rollouts_rollout_phase_entered_timestamp_seconds")
                          .Help("Unix time the Rollout entered its current phase")
                          .Register(*registry_)),
+      step_deadline_(BuildGauge()
+                         .Name("rollouts_rollout_step_deadline_timestamp_seconds")
+                         .Help("Unix time by which the Rollout's current step must end (0: none)")
+                         .Register(*registry_)),
       transitions_(BuildCounter()
                        .Name("rollouts_rollout_transitions_total")
                        .Help("Phase transitions observed by the controller")
@@ -248,6 +252,16 @@ void ControllerMetrics::SetRolloutPhase(const std::string& rollout, const std::s
   series.phase = bounded;
 }
 
+void ControllerMetrics::SetStepDeadline(
+    const std::string& rollout, std::optional<std::chrono::system_clock::time_point> deadline) {
+  std::lock_guard lock(mu_);
+  RolloutSeries& series = SeriesLocked(rollout);
+  if (series.step_deadline == nullptr) {
+    series.step_deadline = &step_deadline_.Add({{"rollout", rollout}});
+  }
+  series.step_deadline->Set(deadline ? UnixSeconds(*deadline) : 0.0);
+}
+
 void ControllerMetrics::ObserveStepDuration(const std::string& step, double seconds) {
   step_duration_.Add({{"step", BoundedPhase(step)}}, StepBuckets()).Observe(seconds);
 }
@@ -309,6 +323,7 @@ void ControllerMetrics::ForgetRollout(const std::string& rollout) {
   RolloutSeries& s = it->second;
   for (auto& [_, g] : s.phase_gauges) phase_.Remove(g);
   if (s.phase_entered != nullptr) phase_entered_.Remove(s.phase_entered);
+  if (s.step_deadline != nullptr) step_deadline_.Remove(s.step_deadline);
   for (auto& [_, c] : s.transitions) transitions_.Remove(c);
   for (auto& [_, g] : s.analysis) analysis_value_.Remove(g);
   if (s.flips != nullptr) flips_.Remove(s.flips);

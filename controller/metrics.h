@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,10 @@ class ControllerMetrics : public WorkQueueMetricsSink {
   // the transition from the previous phase ("" for the first observation = "none").
   void SetRolloutPhase(const std::string& rollout, const std::string& phase,
                        std::chrono::system_clock::time_point now);
+  // Unix time by which the Rollout's current step must end (the status's
+  // currentStep.deadline); nullopt (exported as 0) when the step has none.
+  void SetStepDeadline(const std::string& rollout,
+                       std::optional<std::chrono::system_clock::time_point> deadline);
   void ObserveStepDuration(const std::string& step, double seconds);
   void RecordGateResult(const std::string& gate, const std::string& verdict);
   void SetAnalysisValue(const std::string& rollout, const std::string& metric, double value);
@@ -83,6 +88,7 @@ class ControllerMetrics : public WorkQueueMetricsSink {
     std::string phase;
     std::map<std::string, ::prometheus::Gauge*> phase_gauges;
     ::prometheus::Gauge* phase_entered = nullptr;
+    ::prometheus::Gauge* step_deadline = nullptr;
     std::map<std::pair<std::string, std::string>, ::prometheus::Counter*> transitions;
     std::map<std::string, ::prometheus::Gauge*> analysis;
     ::prometheus::Counter* flips = nullptr;
@@ -99,6 +105,7 @@ class ControllerMetrics : public WorkQueueMetricsSink {
 
   ::prometheus::Family<::prometheus::Gauge>& phase_;
   ::prometheus::Family<::prometheus::Gauge>& phase_entered_;
+  ::prometheus::Family<::prometheus::Gauge>& step_deadline_;
   ::prometheus::Family<::prometheus::Counter>& transitions_;
   ::prometheus::Family<::prometheus::Histogram>& step_duration_;
   ::prometheus::Family<::prometheus::Counter>& gate_results_;

@@ -48,6 +48,12 @@ void RecordStatusChange(ControllerMetrics& metrics, const std::string& rollout,
     }
   }
 
+  std::optional<std::chrono::system_clock::time_point> deadline;
+  if (after.current_step && after.current_step->deadline) {
+    deadline = std::chrono::system_clock::time_point(*after.current_step->deadline);
+  }
+  metrics.SetStepDeadline(rollout, deadline);
+
   // A step ended when the current step changed (name or start time).
   if (before.current_step) {
     const auto& old_step = *before.current_step;

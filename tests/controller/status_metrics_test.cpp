@@ -28,6 +28,22 @@ RolloutStatus At(Phase phase, int64_t step_start, std::string active, std::strin
   return s;
 }
 
+TEST(StatusMetricsTest, TheCurrentStepDeadlineIsExportedAndClearedWhenTheStepHasNone) {
+  ControllerMetrics m;
+  RolloutStatus waiting = At(Phase::kWaitingHealthy, 100, "v1", "v2");
+  waiting.current_step->deadline = T(220);
+  RecordStatusChange(m, "hello", RolloutStatus{}, waiting, Now(100));
+  EXPECT_THAT(SerializeMetrics(*m.registry()),
+              HasSubstr("rollouts_rollout_step_deadline_timestamp_seconds{rollout=\"hello\"} 220"));
+  RolloutStatus healthy = At(Phase::kHealthy, 300, "v2", "v2");
+  RecordStatusChange(m, "hello", waiting, healthy, Now(300));
+  EXPECT_THAT(SerializeMetrics(*m.registry()),
+              HasSubstr("rollouts_rollout_step_deadline_timestamp_seconds{rollout=\"hello\"} 0"));
+  m.ForgetRollout("hello");
+  EXPECT_THAT(SerializeMetrics(*m.registry()),
+              Not(HasSubstr("rollouts_rollout_step_deadline_timestamp_seconds{")));
+}
+
 TEST(StatusMetricsTest, AWholeRolloutIsVisible) {
   ControllerMetrics m;
   RolloutStatus healthy = At(Phase::kHealthy, 0, "v1", "v1");
