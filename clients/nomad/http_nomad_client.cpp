@@ -161,14 +161,19 @@ ApiResult<std::vector<JobListStub>> HttpNomadClient::ListJobs(const std::string&
   });
 }
 
-ApiResult<std::optional<Job>> HttpNomadClient::GetJob(const std::string& job_id) {
-  Call call{.path = "/v1/job/" + Segment(job_id)};
+template <typename T, typename Decode>
+ApiResult<std::optional<T>> HttpNomadClient::GetOptional(const std::string& path, Decode decode) {
+  Call call{.path = path};
   call.not_found_is_answer = true;
   auto r = Send(call);
   if (!r) return r.error();
-  if (IsNotFoundAnswer(*r)) return std::optional<Job>();
-  return DecodeBody<std::optional<Job>>(call.Endpoint(), *r,
-                                        [](const json& j) { return std::optional<Job>(Job(j)); });
+  if (IsNotFoundAnswer(*r)) return std::optional<T>();
+  return DecodeBody<std::optional<T>>(call.Endpoint(), *r, decode);
+}
+
+ApiResult<std::optional<Job>> HttpNomadClient::GetJob(const std::string& job_id) {
+  return GetOptional<Job>("/v1/job/" + Segment(job_id),
+                          [](const json& j) { return std::optional<Job>(Job(j)); });
 }
 
 ApiResult<WriteResponse> HttpNomadClient::RegisterJob(const Job& job,
@@ -288,12 +293,7 @@ ApiResult<Indexed<std::vector<AllocationStub>>> HttpNomadClient::JobAllocations(
 }
 
 ApiResult<std::optional<Allocation>> HttpNomadClient::GetAllocation(const std::string& alloc_id) {
-  Call call{.path = "/v1/allocation/" + Segment(alloc_id)};
-  call.not_found_is_answer = true;
-  auto r = Send(call);
-  if (!r) return r.error();
-  if (IsNotFoundAnswer(*r)) return std::optional<Allocation>();
-  return DecodeBody<std::optional<Allocation>>(call.Endpoint(), *r, [](const json& j) {
+  return GetOptional<Allocation>("/v1/allocation/" + Segment(alloc_id), [](const json& j) {
     return std::optional<Allocation>(decode::DecodeAllocation(j));
   });
 }
@@ -312,12 +312,7 @@ ApiResult<std::vector<Deployment>> HttpNomadClient::JobDeployments(const std::st
 }
 
 ApiResult<std::optional<Deployment>> HttpNomadClient::LatestDeployment(const std::string& job_id) {
-  Call call{.path = "/v1/job/" + Segment(job_id) + "/deployment"};
-  call.not_found_is_answer = true;
-  auto r = Send(call);
-  if (!r) return r.error();
-  if (IsNotFoundAnswer(*r)) return std::optional<Deployment>();
-  return DecodeBody<std::optional<Deployment>>(call.Endpoint(), *r, [](const json& j) {
+  return GetOptional<Deployment>("/v1/job/" + Segment(job_id) + "/deployment", [](const json& j) {
     // A job that never had a deployment answers 200 null.
     if (j.is_null()) return std::optional<Deployment>();
     return std::optional<Deployment>(decode::DecodeDeployment(j));
@@ -326,23 +321,13 @@ ApiResult<std::optional<Deployment>> HttpNomadClient::LatestDeployment(const std
 
 ApiResult<std::optional<Deployment>> HttpNomadClient::GetDeployment(
     const std::string& deployment_id) {
-  Call call{.path = "/v1/deployment/" + Segment(deployment_id)};
-  call.not_found_is_answer = true;
-  auto r = Send(call);
-  if (!r) return r.error();
-  if (IsNotFoundAnswer(*r)) return std::optional<Deployment>();
-  return DecodeBody<std::optional<Deployment>>(call.Endpoint(), *r, [](const json& j) {
+  return GetOptional<Deployment>("/v1/deployment/" + Segment(deployment_id), [](const json& j) {
     return std::optional<Deployment>(decode::DecodeDeployment(j));
   });
 }
 
 ApiResult<std::optional<Evaluation>> HttpNomadClient::GetEvaluation(const std::string& eval_id) {
-  Call call{.path = "/v1/evaluation/" + Segment(eval_id)};
-  call.not_found_is_answer = true;
-  auto r = Send(call);
-  if (!r) return r.error();
-  if (IsNotFoundAnswer(*r)) return std::optional<Evaluation>();
-  return DecodeBody<std::optional<Evaluation>>(call.Endpoint(), *r, [](const json& j) {
+  return GetOptional<Evaluation>("/v1/evaluation/" + Segment(eval_id), [](const json& j) {
     return std::optional<Evaluation>(decode::DecodeEvaluation(j));
   });
 }

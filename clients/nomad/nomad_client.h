@@ -452,6 +452,10 @@ class HttpNomadClient : public NomadClient {
   // Sends one call with retries; returns the response (any status) or a transport error
   // already turned into an ApiError.
   ApiResult<http::Response> Send(const Call& call);
+  // GET of one object that Nomad answers 404 "... not found" for when it does not exist
+  // (nullopt then). decode maps the JSON body to std::optional<T>.
+  template <typename T, typename Decode>
+  ApiResult<std::optional<T>> GetOptional(const std::string& path, Decode decode);
 
   NomadClientOptions options_;
   std::shared_ptr<http::Client> http_;
