@@ -95,6 +95,18 @@ const std::vector<std::string>& KnownVerdicts() {
   return v;
 }
 
+const std::vector<std::string>& KnownReasons() {
+  static const std::vector<std::string> v = {
+      // Roll-backs (reconcilers/decide.h, namespace reason).
+      "StandbyUnhealthy", "CrashLoop", "ProgressDeadlineExceeded", "ProbeFailed", "AnalysisFailed",
+      "RouterTimeout", "Aborted", "Undo", "Cancelled", "SpecReverted", "NewVersionUnhealthy",
+      "JobNotAllowed",
+      // InvalidSpec (reconcilers/decide.cpp, Decide and Invalid).
+      "InvalidSpec", "InvalidGroups", "UnknownJob", "UnknownGroup", "UnknownService", "UnknownTask",
+      "JobNotBlueGreen"};
+  return v;
+}
+
 namespace {
 std::string BoundedPhase(const std::string& phase) {
   return Contains(KnownPhases(), phase) ? phase : "Unknown";
@@ -131,6 +143,28 @@ ControllerMetrics::ControllerMetrics(std::shared_ptr<::prometheus::Registry> reg
                           .Name("rollouts_analysis_last_value")
                           .Help("Last measured value of an analysis metric")
                           .Register(*registry_)),
+      analysis_threshold_(BuildGauge()
+                              .Name("rollouts_analysis_threshold")
+                              .Help("Bound of an analysis metric's success condition "
+                                    "(\"< 0.01\" -> 0.01)")
+                              .Register(*registry_)),
+      analysis_failures_(BuildGauge()
+                             .Name("rollouts_analysis_failures")
+                             .Help("Measurements of a metric in the Rollout's newest analysis "
+                                   "run that failed (verdict fail) or could not be evaluated "
+                                   "(verdict error)")
+                             .Register(*registry_)),
+      analysis_last_failure_(BuildGauge()
+                                 .Name("rollouts_analysis_last_failure_timestamp_seconds")
+                                 .Help("Unix time of the newest measurement of a metric with "
+                                       "that verdict in the Rollout's newest analysis run (0: "
+                                       "none)")
+                                 .Register(*registry_)),
+      degraded_(BuildGauge()
+                    .Name("rollouts_rollout_degraded")
+                    .Help("1 on the status reason code while the Rollout is Degraded or "
+                          "InvalidSpec (no series otherwise)")
+                    .Register(*registry_)),
       flips_(BuildCounter()
                  .Name("rollouts_flips_total")
                  .Help("Active/standby tag flips written to Nomad (including flip-backs)")
@@ -285,18 +319,87 @@ void ControllerMetrics::SetAnalysisValue(const std::string& rollout, const std::
   it->second->Set(value);
 }
 
+void ControllerMetrics::SetAnalysisThreshold(const std::string& rollout, const std::string& metric,
+                                             double threshold) {
+  std::lock_guard lock(mu_);
+  RolloutSeries& series = SeriesLocked(rollout);
+  auto it = series.thresholds.find(metric);
+  if (it == series.thresholds.end()) {
+    it = series.thresholds
+             .emplace(metric, &analysis_threshold_.Add({{"rollout", rollout}, {"metric", metric}}))
+             .first;
+  }
+  it->second->Set(threshold);
+}
+
+void ControllerMetrics::SetAnalysisFailures(
+    const std::string& rollout, const std::map<std::string, AnalysisFailures>& by_metric) {
+  std::lock_guard lock(mu_);
+  RolloutSeries& series = SeriesLocked(rollout);
+  for (auto it = series.failures.begin(); it != series.failures.end();) {
+    if (by_metric.count(it->first)) {
+      ++it;
+      continue;
+    }
+    RemoveFailureSeriesLocked(it->second);
+    it = series.failures.erase(it);
+  }
+  for (const auto& [metric, f] : by_metric) {
+    auto [it, inserted] = series.failures.try_emplace(metric);
+    RolloutSeries::FailureSeries& g = it->second;
+    if (inserted) {
+      const ::prometheus::Labels fail = {
+          {"rollout", rollout}, {"metric", metric}, {"verdict", "fail"}};
+      const ::prometheus::Labels error = {
+          {"rollout", rollout}, {"metric", metric}, {"verdict", "error"}};
+      g.failed = &analysis_failures_.Add(fail);
+      g.last_failed = &analysis_last_failure_.Add(fail);
+      g.errors = &analysis_failures_.Add(error);
+      g.last_error = &analysis_last_failure_.Add(error);
+    }
+    g.failed->Set(f.failed);
+    g.last_failed->Set(f.last_failed_unix);
+    g.errors->Set(f.errors);
+    g.last_error->Set(f.last_error_unix);
+  }
+}
+
+void ControllerMetrics::RemoveFailureSeriesLocked(const RolloutSeries::FailureSeries& g) {
+  analysis_failures_.Remove(g.failed);
+  analysis_last_failure_.Remove(g.last_failed);
+  analysis_failures_.Remove(g.errors);
+  analysis_last_failure_.Remove(g.last_error);
+}
+
+void ControllerMetrics::SetDegradedReason(const std::string& rollout,
+                                          const std::optional<std::string>& reason) {
+  std::lock_guard lock(mu_);
+  RolloutSeries& series = SeriesLocked(rollout);
+  // Only the current reason has a series: a reason that changed or cleared is removed, so
+  // `rollouts_rollout_degraded == 1` never names an old reason.
+  if (series.degraded != nullptr) {
+    degraded_.Remove(series.degraded);
+    series.degraded = nullptr;
+  }
+  if (!reason) return;
+  series.degraded =
+      &degraded_.Add({{"rollout", rollout}, {"reason", Bounded(KnownReasons(), *reason)}});
+  series.degraded->Set(1);
+}
+
 void ControllerMetrics::RecordFlip(const std::string& rollout) {
   std::lock_guard lock(mu_);
   SeriesLocked(rollout).flips->Increment();
 }
 
 void ControllerMetrics::RecordRollback(const std::string& rollout, const std::string& reason) {
+  const std::string bounded = Bounded(KnownReasons(), reason);
   std::lock_guard lock(mu_);
   RolloutSeries& series = SeriesLocked(rollout);
-  auto it = series.rollbacks.find(reason);
+  auto it = series.rollbacks.find(bounded);
   if (it == series.rollbacks.end()) {
     it = series.rollbacks
-             .emplace(reason, &rollbacks_.Add({{"rollout", rollout}, {"reason", reason}}))
+             .emplace(bounded, &rollbacks_.Add({{"rollout", rollout}, {"reason", bounded}}))
              .first;
   }
   it->second->Increment();
@@ -326,6 +429,9 @@ void ControllerMetrics::ForgetRollout(const std::string& rollout) {
   if (s.step_deadline != nullptr) step_deadline_.Remove(s.step_deadline);
   for (auto& [_, c] : s.transitions) transitions_.Remove(c);
   for (auto& [_, g] : s.analysis) analysis_value_.Remove(g);
+  for (auto& [_, g] : s.thresholds) analysis_threshold_.Remove(g);
+  for (auto& [_, g] : s.failures) RemoveFailureSeriesLocked(g);
+  if (s.degraded != nullptr) degraded_.Remove(s.degraded);
   if (s.flips != nullptr) flips_.Remove(s.flips);
   for (auto& [_, c] : s.rollbacks) rollbacks_.Remove(c);
   if (s.info != nullptr) info_.Remove(s.info);

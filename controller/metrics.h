@@ -1,10 +1,11 @@
 // Every Prometheus metric of the controller, on one registry (docs/metrics.md lists them).
 //
 // Label sets are bounded by construction: rollout names are bounded by the Rollouts in
-// KV (ForgetRollout removes a deleted one's series), phases, gates, verdicts, steps and
-// API endpoints come from fixed vocabularies (anything else is recorded as "other"), and
-// version strings appear only on rollouts_rollout_info, whose old series is removed when a
-// Rollout's versions change.
+// KV (ForgetRollout removes a deleted one's series), phases, gates, verdicts, steps, reason
+// codes and API endpoints come from fixed vocabularies (anything else is recorded as
+// "other"), analysis metric names are bounded by the Rollout spec, and version strings
+// appear only on rollouts_rollout_info, whose old series is removed when a Rollout's
+// versions change. Free text (status messages) is never a label.
 #pragma once
 
 #include <prometheus/counter.h>
@@ -30,6 +31,9 @@ const std::vector<std::string>& KnownPhases();
 // Gate kinds and verdicts.
 const std::vector<std::string>& KnownGates();     // health, probe, metrics, manual
 const std::vector<std::string>& KnownVerdicts();  // pass, fail, inconclusive, error
+// The status reason codes of roll-backs and of an invalid spec (reconcilers/decide.h and
+// the InvalidSpec reasons of decide.cpp); a reason label outside it is "other".
+const std::vector<std::string>& KnownReasons();
 
 class ControllerMetrics : public WorkQueueMetricsSink {
  public:
@@ -51,8 +55,28 @@ class ControllerMetrics : public WorkQueueMetricsSink {
   void ObserveStepDuration(const std::string& step, double seconds);
   void RecordGateResult(const std::string& gate, const std::string& verdict);
   void SetAnalysisValue(const std::string& rollout, const std::string& metric, double value);
+  // The bound of the metric's success condition ("< 0.01" -> 0.01), from its newest
+  // measurement.
+  void SetAnalysisThreshold(const std::string& rollout, const std::string& metric,
+                            double threshold);
+  // Measurements of one metric in the Rollout's newest analysis run that did not pass:
+  // failed (the condition did not hold) and error (could not be evaluated), each with the
+  // Unix time of the newest one (0: none). Exported with verdict="fail" / "error".
+  struct AnalysisFailures {
+    int failed = 0;
+    double last_failed_unix = 0;
+    int errors = 0;
+    double last_error_unix = 0;
+  };
+  // Replaces the Rollout's failure series with those of its newest analysis run: a metric
+  // that is not in `by_metric` loses its series.
+  void SetAnalysisFailures(const std::string& rollout,
+                           const std::map<std::string, AnalysisFailures>& by_metric);
+  // 1 on {rollout, reason} while the Rollout waits for a person (phase Degraded or
+  // InvalidSpec); nullopt removes the series. Only the current reason has a series.
+  void SetDegradedReason(const std::string& rollout, const std::optional<std::string>& reason);
   void RecordFlip(const std::string& rollout);
-  // reason: the status reason code (bounded vocabulary of the reconciler).
+  // reason: the status reason code; one outside KnownReasons() is recorded as "other".
   void RecordRollback(const std::string& rollout, const std::string& reason);
   void SetRolloutInfo(const std::string& rollout, const std::string& active_version,
                       const std::string& target_version);
@@ -91,12 +115,22 @@ class ControllerMetrics : public WorkQueueMetricsSink {
     ::prometheus::Gauge* step_deadline = nullptr;
     std::map<std::pair<std::string, std::string>, ::prometheus::Counter*> transitions;
     std::map<std::string, ::prometheus::Gauge*> analysis;
+    std::map<std::string, ::prometheus::Gauge*> thresholds;
+    struct FailureSeries {
+      ::prometheus::Gauge* failed = nullptr;
+      ::prometheus::Gauge* last_failed = nullptr;
+      ::prometheus::Gauge* errors = nullptr;
+      ::prometheus::Gauge* last_error = nullptr;
+    };
+    std::map<std::string, FailureSeries> failures;
+    ::prometheus::Gauge* degraded = nullptr;
     ::prometheus::Counter* flips = nullptr;
     std::map<std::string, ::prometheus::Counter*> rollbacks;
     ::prometheus::Gauge* info = nullptr;
   };
 
   RolloutSeries& SeriesLocked(const std::string& rollout);
+  void RemoveFailureSeriesLocked(const RolloutSeries::FailureSeries& series);
 
   std::shared_ptr<::prometheus::Registry> registry_;
   std::mutex mu_;
@@ -110,6 +144,10 @@ class ControllerMetrics : public WorkQueueMetricsSink {
   ::prometheus::Family<::prometheus::Histogram>& step_duration_;
   ::prometheus::Family<::prometheus::Counter>& gate_results_;
   ::prometheus::Family<::prometheus::Gauge>& analysis_value_;
+  ::prometheus::Family<::prometheus::Gauge>& analysis_threshold_;
+  ::prometheus::Family<::prometheus::Gauge>& analysis_failures_;
+  ::prometheus::Family<::prometheus::Gauge>& analysis_last_failure_;
+  ::prometheus::Family<::prometheus::Gauge>& degraded_;
   ::prometheus::Family<::prometheus::Counter>& flips_;
   ::prometheus::Family<::prometheus::Counter>& rollbacks_;
   ::prometheus::Family<::prometheus::Gauge>& info_;

@@ -1,6 +1,11 @@
 #include "controller/status_metrics.h"
 
+#include <algorithm>
+#include <map>
+#include <optional>
 #include <string_view>
+
+#include "reconcilers/condition.h"
 
 namespace rollouts::controller {
 namespace {
@@ -19,6 +24,61 @@ void RecordPhaseGates(ControllerMetrics& metrics, Phase from, Phase to) {
     metrics.RecordGateResult("health", forward ? "pass" : "fail");
   }
   if (from == Phase::kPaused && to == Phase::kPromoting) metrics.RecordGateResult("manual", "pass");
+}
+
+double UnixSeconds(reconcilers::TimePoint t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
+// The reason a Rollout waits for a person: the reason of the condition named after its
+// phase (Degraded: the roll-back's reason; InvalidSpec: what is wrong with the document).
+// nullopt in every other phase.
+std::optional<std::string> DegradedReason(const reconcilers::RolloutStatus& status) {
+  if (!status.phase) return std::nullopt;
+  if (*status.phase != Phase::kDegraded && *status.phase != Phase::kInvalidSpec) {
+    return std::nullopt;
+  }
+  const std::string_view type = reconcilers::PhaseName(*status.phase);
+  const reconcilers::StatusCondition* condition = reconcilers::FindCondition(status, type);
+  if (condition && condition->status == "True" && !condition->reason.empty()) {
+    return condition->reason;
+  }
+  if (*status.phase == Phase::kDegraded && !status.rollback_reason.empty()) {
+    return status.rollback_reason;
+  }
+  return std::string(type);
+}
+
+// Failed and error measurements per metric of the newest analysis run (every metric it
+// measured has an entry, with zeros when all passed).
+std::map<std::string, ControllerMetrics::AnalysisFailures> NewestRunFailures(
+    const reconcilers::RolloutStatus& status) {
+  std::map<std::string, ControllerMetrics::AnalysisFailures> out;
+  if (status.analysis_runs.empty()) return out;
+  for (const auto& m : status.analysis_runs.back().measurements) {
+    auto& f = out[m.metric];
+    if (m.verdict == reconcilers::Verdict::kFailed) {
+      ++f.failed;
+      f.last_failed_unix = std::max(f.last_failed_unix, UnixSeconds(m.time));
+    } else if (m.verdict == reconcilers::Verdict::kError) {
+      ++f.errors;
+      f.last_error_unix = std::max(f.last_error_unix, UnixSeconds(m.time));
+    }
+  }
+  return out;
+}
+
+// The threshold of each metric's newest measurement with a valid condition.
+std::map<std::string, double> Thresholds(const reconcilers::RolloutStatus& status) {
+  std::map<std::string, double> out;
+  for (const auto& run : status.analysis_runs) {
+    for (const auto& m : run.measurements) {
+      if (auto condition = reconcilers::ParseCondition(m.condition)) {
+        out[m.metric] = condition->threshold;
+      }
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -88,6 +148,12 @@ void RecordStatusChange(ControllerMetrics& metrics, const std::string& rollout,
       if (m.value) metrics.SetAnalysisValue(rollout, m.metric, *m.value);
     }
   }
+
+  for (const auto& [metric, threshold] : Thresholds(after)) {
+    metrics.SetAnalysisThreshold(rollout, metric, threshold);
+  }
+  metrics.SetAnalysisFailures(rollout, NewestRunFailures(after));
+  metrics.SetDegradedReason(rollout, DegradedReason(after));
 
   if (!after.active_version.empty() || !after.target_version.empty()) {
     metrics.SetRolloutInfo(rollout, after.active_version, after.target_version);

@@ -1,6 +1,7 @@
 // Turns a Rollout status change (before -> after, as written to Consul) into metrics:
-// phase and transitions, step durations, flips, roll-backs, gate results, analysis values
-// and the info series. Deriving them from the status diff keeps the metrics true to what
+// phase and transitions, step durations, flips, roll-backs, gate results, analysis values,
+// thresholds and failures, the reason of a Degraded/InvalidSpec Rollout and the info
+// series. Deriving them from the status diff keeps the metrics true to what
 // the controller recorded, also after a restart mid-rollout.
 #pragma once
 

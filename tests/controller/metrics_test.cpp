@@ -7,6 +7,7 @@
 
 #include "controller/api_endpoint.h"
 #include "controller/process_metrics.h"
+#include "reconcilers/decide.h"
 
 namespace rollouts::controller {
 namespace {
@@ -77,13 +78,80 @@ TEST_F(MetricsTest, ForgetRolloutRemovesItsSeries) {
   metrics_.RecordFlip("gone");
   metrics_.RecordRollback("gone", "ProbeFailed");
   metrics_.SetAnalysisValue("gone", "error-rate", 0.5);
+  metrics_.SetAnalysisThreshold("gone", "error-rate", 0.01);
+  metrics_.SetAnalysisFailures("gone", {{"error-rate", {2, 50, 0, 0}}});
+  metrics_.SetDegradedReason("gone", "AnalysisFailed");
   metrics_.SetRolloutInfo("gone", "v1", "v1");
   metrics_.SetRolloutPhase("kept", "Healthy", At(1));
-  EXPECT_THAT(Text(), HasSubstr("rollout=\"gone\""));
-  metrics_.ForgetRollout("gone");
+  metrics_.SetDegradedReason("kept", "ProbeFailed");
   std::string text = Text();
+  for (const std::string family :
+       {"rollouts_analysis_threshold{", "rollouts_analysis_failures{",
+        "rollouts_analysis_last_failure_timestamp_seconds{", "rollouts_rollout_degraded{"}) {
+    EXPECT_THAT(text, HasSubstr(family));
+  }
+  metrics_.ForgetRollout("gone");
+  text = Text();
   EXPECT_THAT(text, Not(HasSubstr("rollout=\"gone\"")));
   EXPECT_THAT(text, HasSubstr("rollout=\"kept\""));
+  EXPECT_THAT(text,
+              HasSubstr("rollouts_rollout_degraded{reason=\"ProbeFailed\",rollout=\"kept\"} 1"));
+}
+
+TEST_F(MetricsTest, DegradedHasOneSeriesForTheCurrentReasonOnly) {
+  metrics_.SetDegradedReason("hello", "AnalysisFailed");
+  EXPECT_THAT(Text(), HasSubstr("rollouts_rollout_degraded{reason=\"AnalysisFailed\","
+                                "rollout=\"hello\"} 1"));
+  metrics_.SetDegradedReason("hello", "ProbeFailed");
+  std::string text = Text();
+  EXPECT_THAT(text,
+              HasSubstr("rollouts_rollout_degraded{reason=\"ProbeFailed\",rollout=\"hello\"} 1"));
+  EXPECT_THAT(text, Not(HasSubstr("AnalysisFailed")));
+  metrics_.SetDegradedReason("hello", std::nullopt);
+  EXPECT_THAT(Text(), Not(HasSubstr("rollouts_rollout_degraded{")));
+}
+
+TEST_F(MetricsTest, ReasonCodesOutsideTheVocabularyAreOther) {
+  metrics_.SetDegradedReason("hello", "the job exploded at 12:03 on node 7");
+  metrics_.RecordRollback("hello", "SomethingNew");
+  std::string text = Text();
+  EXPECT_THAT(text, HasSubstr("rollouts_rollout_degraded{reason=\"other\",rollout=\"hello\"} 1"));
+  EXPECT_THAT(text, HasSubstr("rollouts_rollbacks_total{reason=\"other\",rollout=\"hello\"} 1"));
+  EXPECT_THAT(text, Not(HasSubstr("exploded")));
+  EXPECT_THAT(text, Not(HasSubstr("SomethingNew")));
+}
+
+TEST(KnownReasonsTest, CoverEveryReasonCodeOfTheReconciler) {
+  namespace reason = reconcilers::reason;
+  for (std::string_view code :
+       {reason::kStandbyUnhealthy, reason::kCrashLoop, reason::kProgressDeadlineExceeded,
+        reason::kProbeFailed, reason::kAnalysisFailed, reason::kRouterTimeout, reason::kAborted,
+        reason::kUndo, reason::kCancelled, reason::kSpecReverted, reason::kNewVersionUnhealthy,
+        reason::kJobNotAllowed}) {
+    EXPECT_THAT(KnownReasons(), ::testing::Contains(std::string(code)));
+  }
+  EXPECT_THAT(KnownReasons(), ::testing::Not(::testing::Contains("other")));
+}
+
+TEST_F(MetricsTest, AnalysisFailuresFollowTheGivenRun) {
+  metrics_.SetAnalysisFailures("hello", {{"probe-error-rate", {}}});
+  metrics_.SetAnalysisFailures("hello", {{"error-rate", {2, 1234.5, 1, 1200}}, {"latency", {}}});
+  std::string text = Text();
+  EXPECT_THAT(text, HasSubstr("rollouts_analysis_failures{metric=\"error-rate\",rollout=\"hello\","
+                              "verdict=\"fail\"} 2"));
+  EXPECT_THAT(text, HasSubstr("rollouts_analysis_failures{metric=\"error-rate\",rollout=\"hello\","
+                              "verdict=\"error\"} 1"));
+  EXPECT_THAT(text, HasSubstr("rollouts_analysis_last_failure_timestamp_seconds{metric=\"error-"
+                              "rate\",rollout=\"hello\",verdict=\"fail\"} 1234.5"));
+  EXPECT_THAT(text, HasSubstr("rollouts_analysis_last_failure_timestamp_seconds{metric=\"error-"
+                              "rate\",rollout=\"hello\",verdict=\"error\"} 1200"));
+  EXPECT_THAT(text, HasSubstr("rollouts_analysis_failures{metric=\"latency\",rollout=\"hello\","
+                              "verdict=\"fail\"} 0"));
+  EXPECT_THAT(text, Not(HasSubstr("probe-error-rate")));
+  metrics_.SetAnalysisFailures("hello", {});
+  text = Text();
+  EXPECT_THAT(text, Not(HasSubstr("rollouts_analysis_failures{")));
+  EXPECT_THAT(text, Not(HasSubstr("rollouts_analysis_last_failure_timestamp_seconds{")));
 }
 
 TEST_F(MetricsTest, CountersAndHistogramsRecord) {

@@ -86,16 +86,171 @@ TEST(StatusMetricsTest, RollBackIsCountedOnceWithItsReason) {
   ControllerMetrics m;
   RolloutStatus waiting = At(Phase::kWaitingHealthy, 100, "v1", "v2");
   RolloutStatus rolling = At(Phase::kRollingBack, 200, "v1", "v2");
-  rolling.rollback_reason = "HealthyDeadlineExceeded";
+  rolling.rollback_reason = "StandbyUnhealthy";
   RolloutStatus degraded = At(Phase::kDegraded, 210, "v1", "v2");
-  degraded.rollback_reason = "HealthyDeadlineExceeded";
+  degraded.rollback_reason = "StandbyUnhealthy";
   RecordStatusChange(m, "hello", waiting, rolling, Now(200));
   RecordStatusChange(m, "hello", rolling, degraded, Now(210));
   std::string text = SerializeMetrics(*m.registry());
-  EXPECT_THAT(text, HasSubstr("rollouts_rollbacks_total{reason=\"HealthyDeadlineExceeded\","
+  EXPECT_THAT(text, HasSubstr("rollouts_rollbacks_total{reason=\"StandbyUnhealthy\","
                               "rollout=\"hello\"} 1"));
   EXPECT_THAT(text, HasSubstr("rollouts_gate_results_total{gate=\"health\",verdict=\"fail\"} 1"));
   EXPECT_THAT(text, HasSubstr("rollouts_flips_total{rollout=\"hello\"} 0"));
+}
+
+reconcilers::StatusCondition Condition(std::string type, std::string status, std::string reason,
+                                       std::string message) {
+  return {std::move(type), std::move(status), std::move(reason), std::move(message), T(0)};
+}
+
+reconcilers::Measurement Measured(std::string metric, double value, std::string condition,
+                                  reconcilers::Verdict verdict, int64_t at) {
+  reconcilers::Measurement m;
+  m.metric = std::move(metric);
+  m.value = value;
+  m.condition = std::move(condition);
+  m.verdict = verdict;
+  m.time = T(at);
+  return m;
+}
+
+constexpr const char* kDegradedSeries =
+    "rollouts_rollout_degraded{reason=\"AnalysisFailed\",rollout=\"hello\"} 1";
+
+TEST(StatusMetricsTest, DegradedNamesTheReasonOnlyWhileDegraded) {
+  ControllerMetrics m;
+  RolloutStatus verifying = At(Phase::kVerifying, 100, "v2", "v2");
+  RolloutStatus rolling = At(Phase::kRollingBack, 200, "v2", "v2");
+  rolling.rollback_reason = "AnalysisFailed";
+  rolling.rollback_message = "2 failed measurements (limit 1), last error-rate";
+  RolloutStatus degraded = At(Phase::kDegraded, 210, "v1", "v2");
+  degraded.rollback_reason = rolling.rollback_reason;
+  degraded.rollback_message = rolling.rollback_message;
+  degraded.conditions.push_back(
+      Condition("Degraded", "True", "AnalysisFailed", degraded.rollback_message));
+  RolloutStatus retried = At(Phase::kDeployingStandby, 300, "v1", "v2");
+  retried.conditions.push_back(
+      Condition("Degraded", "True", "AnalysisFailed", degraded.rollback_message));
+
+  RecordStatusChange(m, "hello", RolloutStatus{}, verifying, Now(100));
+  RecordStatusChange(m, "hello", verifying, rolling, Now(200));
+  EXPECT_THAT(SerializeMetrics(*m.registry()), Not(HasSubstr("rollouts_rollout_degraded{")));
+  RecordStatusChange(m, "hello", rolling, degraded, Now(210));
+  std::string text = SerializeMetrics(*m.registry());
+  EXPECT_THAT(text, HasSubstr(kDegradedSeries));
+  // The message is free text: never a label.
+  EXPECT_THAT(text, Not(HasSubstr("failed measurements")));
+  // A retry leaves Degraded: the series goes although the condition is still True.
+  RecordStatusChange(m, "hello", degraded, retried, Now(300));
+  EXPECT_THAT(SerializeMetrics(*m.registry()), Not(HasSubstr("rollouts_rollout_degraded{")));
+  RecordStatusChange(m, "hello", retried, degraded, Now(400));
+  EXPECT_THAT(SerializeMetrics(*m.registry()), HasSubstr(kDegradedSeries));
+  m.ForgetRollout("hello");
+  EXPECT_THAT(SerializeMetrics(*m.registry()), Not(HasSubstr("rollouts_rollout_degraded{")));
+}
+
+TEST(StatusMetricsTest, DegradedWithoutItsConditionUsesTheRollbackReason) {
+  ControllerMetrics m;
+  RolloutStatus degraded = At(Phase::kDegraded, 210, "v1", "v2");
+  degraded.rollback_reason = "ProbeFailed";
+  RecordStatusChange(m, "hello", RolloutStatus{}, degraded, Now(210));
+  EXPECT_THAT(SerializeMetrics(*m.registry()),
+              HasSubstr("rollouts_rollout_degraded{reason=\"ProbeFailed\",rollout=\"hello\"} 1"));
+}
+
+TEST(StatusMetricsTest, InvalidSpecNamesWhatIsWrongUntilTheSpecIsFixed) {
+  ControllerMetrics m;
+  RolloutStatus invalid = At(Phase::kInvalidSpec, 10, "v1", "v1");
+  invalid.conditions.push_back(Condition("InvalidSpec", "True", "UnknownGroup",
+                                         "job default/hello has no task group \"blue\""));
+  RolloutStatus fixed = At(Phase::kHealthy, 20, "v1", "v1");
+  fixed.conditions.push_back(Condition("InvalidSpec", "False", "SpecValid", ""));
+  RecordStatusChange(m, "hello", RolloutStatus{}, invalid, Now(10));
+  std::string text = SerializeMetrics(*m.registry());
+  EXPECT_THAT(text,
+              HasSubstr("rollouts_rollout_degraded{reason=\"UnknownGroup\",rollout=\"hello\"} 1"));
+  EXPECT_THAT(text, Not(HasSubstr("task group")));
+  RecordStatusChange(m, "hello", invalid, fixed, Now(20));
+  EXPECT_THAT(SerializeMetrics(*m.registry()), Not(HasSubstr("rollouts_rollout_degraded{")));
+}
+
+TEST(StatusMetricsTest, AnalysisFailuresAndThresholdsComeFromTheStatus) {
+  using reconcilers::Verdict;
+  ControllerMetrics m;
+  RolloutStatus analyzing = At(Phase::kAnalyzing, 100, "v1", "v2");
+  analyzing.analysis_runs.push_back({"prePromotion", "v2", "hello-green", T(100), {}, {}});
+  analyzing.analysis_runs[0].measurements.push_back(
+      Measured("probe-error-rate", 0, "<= 0", Verdict::kSuccessful, 101));
+  analyzing.analysis_runs[0].result = Verdict::kSuccessful;
+  RolloutStatus verifying = At(Phase::kVerifying, 150, "v2", "v2");
+  verifying.analysis_runs = analyzing.analysis_runs;
+  verifying.analysis_runs.push_back({"postPromotion", "v2", "hello-green", T(150), {}, {}});
+  auto& post = verifying.analysis_runs.back().measurements;
+  post.push_back(Measured("error-rate", 0.001, "< 0.01", Verdict::kSuccessful, 150));
+  RolloutStatus failing = verifying;
+  failing.analysis_runs.back().measurements.push_back(
+      Measured("error-rate", 0.3, "< 0.01", Verdict::kFailed, 155));
+  failing.analysis_runs.back().measurements.push_back(
+      Measured("error-rate", 0.2, "< 0.01", Verdict::kFailed, 160));
+
+  RecordStatusChange(m, "hello", RolloutStatus{}, analyzing, Now(101));
+  std::string text = SerializeMetrics(*m.registry());
+  EXPECT_THAT(text, HasSubstr("rollouts_analysis_failures{metric=\"probe-error-rate\","
+                              "rollout=\"hello\",verdict=\"fail\"} 0"));
+  EXPECT_THAT(text, HasSubstr("rollouts_analysis_threshold{metric=\"probe-error-rate\","
+                              "rollout=\"hello\"} 0"));
+
+  RecordStatusChange(m, "hello", analyzing, verifying, Now(150));
+  text = SerializeMetrics(*m.registry());
+  // The post-promotion run is the newest: the probe's failure series is gone, its
+  // threshold stays next to its last value.
+  EXPECT_THAT(text, Not(HasSubstr("rollouts_analysis_failures{metric=\"probe-error-rate\"")));
+  EXPECT_THAT(text, HasSubstr("rollouts_analysis_threshold{metric=\"probe-error-rate\","
+                              "rollout=\"hello\"} 0"));
+  EXPECT_THAT(text, HasSubstr("rollouts_analysis_failures{metric=\"error-rate\",rollout=\"hello\","
+                              "verdict=\"fail\"} 0"));
+  EXPECT_THAT(text, HasSubstr("rollouts_analysis_last_failure_timestamp_seconds{metric=\"error-"
+                              "rate\",rollout=\"hello\",verdict=\"fail\"} 0"));
+  EXPECT_THAT(text, HasSubstr("rollouts_analysis_threshold{metric=\"error-rate\","
+                              "rollout=\"hello\"} 0.01"));
+
+  RecordStatusChange(m, "hello", verifying, failing, Now(161));
+  text = SerializeMetrics(*m.registry());
+  EXPECT_THAT(text, HasSubstr("rollouts_analysis_failures{metric=\"error-rate\",rollout=\"hello\","
+                              "verdict=\"fail\"} 2"));
+  EXPECT_THAT(text, HasSubstr("rollouts_analysis_last_failure_timestamp_seconds{metric=\"error-"
+                              "rate\",rollout=\"hello\",verdict=\"fail\"} 160"));
+  EXPECT_THAT(text, HasSubstr("rollouts_analysis_failures{metric=\"error-rate\",rollout=\"hello\","
+                              "verdict=\"error\"} 0"));
+  EXPECT_THAT(text, HasSubstr("rollouts_gate_results_total{gate=\"metrics\",verdict=\"fail\"} 2"));
+
+  // The next rollout starts a new run: the failures of the old one are no longer current.
+  RolloutStatus next = At(Phase::kAnalyzing, 500, "v1", "v3");
+  next.analysis_runs = failing.analysis_runs;
+  next.analysis_runs.push_back({"prePromotion", "v3", "hello-green", T(500), {}, {}});
+  RecordStatusChange(m, "hello", failing, next, Now(500));
+  text = SerializeMetrics(*m.registry());
+  EXPECT_THAT(text, Not(HasSubstr("rollouts_analysis_failures{")));
+  EXPECT_THAT(text, Not(HasSubstr("rollouts_analysis_last_failure_timestamp_seconds{")));
+
+  m.ForgetRollout("hello");
+  text = SerializeMetrics(*m.registry());
+  EXPECT_THAT(text, Not(HasSubstr("rollouts_analysis_threshold{")));
+}
+
+TEST(StatusMetricsTest, AnUnparsableConditionExportsNoThreshold) {
+  ControllerMetrics m;
+  RolloutStatus analyzing = At(Phase::kAnalyzing, 100, "v1", "v2");
+  analyzing.analysis_runs.push_back({"prePromotion", "v2", "hello-green", T(100), {}, {}});
+  analyzing.analysis_runs[0].measurements.push_back(
+      Measured("error-rate", 0.5, "about 1%", reconcilers::Verdict::kError, 101));
+  RecordStatusChange(m, "hello", RolloutStatus{}, analyzing, Now(101));
+  std::string text = SerializeMetrics(*m.registry());
+  EXPECT_THAT(text, Not(HasSubstr("rollouts_analysis_threshold{")));
+  EXPECT_THAT(text, HasSubstr("rollouts_analysis_failures{metric=\"error-rate\",rollout=\"hello\","
+                              "verdict=\"error\"} 1"));
+  EXPECT_THAT(text, HasSubstr("rollouts_analysis_last_failure_timestamp_seconds{metric=\"error-"
+                              "rate\",rollout=\"hello\",verdict=\"error\"} 101"));
 }
 
 }  // namespace
