@@ -236,6 +236,10 @@ ControllerMetrics::ControllerMetrics(std::shared_ptr<::prometheus::Registry> reg
                            .Name("rollouts_watch_staleness_seconds")
                            .Help("Seconds since a watch last returned successfully")
                            .Register(*registry_)),
+      watch_errors_(BuildCounter()
+                        .Name("rollouts_watch_errors_total")
+                        .Help("Failed queries of a watch, by API error kind")
+                        .Register(*registry_)),
       build_info_(BuildGauge()
                       .Name("rollouts_build_info")
                       .Help("Always 1; the controller's version")
@@ -489,6 +493,20 @@ void ControllerMetrics::UpdateWatchStaleness(std::chrono::system_clock::time_poi
     watch_staleness_.Add({{"watch", watch}})
         .Set(std::max(0.0, std::chrono::duration<double>(now - last).count()));
   }
+}
+
+void ControllerMetrics::RecordWatchError(const std::string& watch, const std::string& kind) {
+  watch_errors_
+      .Add({{"watch", Bounded(KnownWatches(), watch)}, {"kind", Bounded(KnownErrorKinds(), kind)}})
+      .Increment();
+}
+
+void ControllerMetrics::ForgetWatch(const std::string& watch) {
+  const std::string w = Bounded(KnownWatches(), watch);
+  std::lock_guard lock(mu_);
+  if (watch_success_.erase(w) == 0) return;
+  watch_last_success_.Remove(&watch_last_success_.Add({{"watch", w}}));
+  watch_staleness_.Remove(&watch_staleness_.Add({{"watch", w}}));
 }
 
 std::string SerializeMetrics(::prometheus::Registry& registry) {

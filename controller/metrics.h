@@ -106,6 +106,11 @@ class ControllerMetrics : public WorkQueueMetricsSink {
   // Refreshes rollouts_watch_staleness_seconds from the last successes (call before a
   // scrape).
   void UpdateWatchStaleness(std::chrono::system_clock::time_point now);
+  // A failed query of a watch (rollouts_watch_errors_total); kind: an ApiErrorKindName.
+  void RecordWatchError(const std::string& watch, const std::string& kind);
+  // The watch stopped on purpose (the progress watches stop when no rollout is in
+  // progress): drops its last-success and staleness series so it does not look stalled.
+  void ForgetWatch(const std::string& watch);
 
  private:
   struct RolloutSeries {
@@ -164,6 +169,7 @@ class ControllerMetrics : public WorkQueueMetricsSink {
   ::prometheus::Family<::prometheus::Histogram>& api_duration_;
   ::prometheus::Family<::prometheus::Gauge>& watch_last_success_;
   ::prometheus::Family<::prometheus::Gauge>& watch_staleness_;
+  ::prometheus::Family<::prometheus::Counter>& watch_errors_;
   ::prometheus::Family<::prometheus::Gauge>& build_info_;
 };
 

@@ -126,7 +126,10 @@ int Run(const ControllerConfig& config) {
     metrics.SetLeader(true);
     if (runtime) runtime->EnqueueAll();
   };
-  election.on_stopped_leading = [&](const std::string&) { metrics.SetLeader(false); };
+  election.on_stopped_leading = [&](const std::string&) {
+    metrics.SetLeader(false);
+    if (runtime) runtime->LeadershipLost();
+  };
   LeaderElector elector(consul, election);
 
   MetricsListener listener(metrics);
@@ -149,15 +152,9 @@ int Run(const ControllerConfig& config) {
   runtime = std::make_unique<ControllerRuntime>(
       consul,
       [&reconciler](const std::string& name, const std::shared_ptr<http::CancelToken>& cancel) {
-        reconcilers::ReconcileOutcome outcome = reconciler.Reconcile(name, cancel);
-        ReconcileResult result;
-        result.error = outcome.error;
-        result.message = outcome.message;
-        result.requeue_after = outcome.requeue_after;
-        result.deleted = outcome.deleted;
-        return result;
+        return ResultOf(reconciler.Reconcile(name, cancel));
       },
-      runtime_options, &metrics, [&elector] { return elector.IsLeader(); });
+      runtime_options, &metrics, [&elector] { return elector.IsLeader(); }, nomad_for);
 
   HealthEndpointsOptions endpoints_options;
   endpoints_options.host = config.metrics_host;

@@ -3,18 +3,41 @@
 #include <glog/logging.h>
 
 #include "clients/consul/blocking.h"
+#include "reconcilers/rollout_reconciler.h"
 
 namespace rollouts::controller {
 
+ReconcileResult ResultOf(const reconcilers::ReconcileOutcome& outcome) {
+  ReconcileResult result;
+  result.error = outcome.error;
+  result.error_kind = outcome.error_kind;
+  result.message = outcome.message;
+  result.requeue_after = outcome.requeue_after;
+  result.deleted = outcome.deleted;
+  if (outcome.InProgress()) {
+    result.progress = WatchTarget{outcome.nomad_namespace, outcome.nomad_job, outcome.service};
+  }
+  return result;
+}
+
 ControllerRuntime::ControllerRuntime(consul::ConsulClient& consul, ReconcileFn reconcile,
                                      RuntimeOptions options, ControllerMetrics* metrics,
-                                     std::function<bool()> is_leader)
+                                     std::function<bool()> is_leader,
+                                     ProgressWatches::NomadFor nomad)
     : consul_(consul),
       reconcile_(std::move(reconcile)),
       options_(std::move(options)),
       metrics_(metrics),
       is_leader_(std::move(is_leader)),
-      queue_(options_.queue, nullptr, metrics) {}
+      queue_(options_.queue, nullptr, metrics) {
+  if (nomad) {
+    ProgressWatchOptions progress = options_.progress;
+    progress.kv_prefix = options_.kv_prefix;
+    progress_ = std::make_unique<ProgressWatches>(
+        consul_, std::move(nomad), [this](const std::string& name) { queue_.Add(name); },
+        std::move(progress), metrics_);
+  }
+}
 
 ControllerRuntime::~ControllerRuntime() {
   Stop(std::chrono::seconds(0));
@@ -41,7 +64,15 @@ bool ControllerRuntime::Stop(std::chrono::milliseconds drain_timeout) {
     if (t.joinable()) t.join();
   }
   workers_.clear();
+  // After the workers: none of them can track a Rollout again.
+  if (progress_) progress_->UntrackAll();
   return drained;
+}
+
+void ControllerRuntime::LeadershipLost() {
+  // A reconcile finishing right now may track its Rollout again; its next visit (the
+  // requeue, or the first watch event) finds this instance a follower and untracks it.
+  if (progress_) progress_->UntrackAll();
 }
 
 void ControllerRuntime::EnqueueAll() {
@@ -118,6 +149,22 @@ void ControllerRuntime::WatchLoop(const std::string& watch, const std::string& p
   }
 }
 
+void ControllerRuntime::FollowProgress(const std::string& name, ReconcileResult& result) {
+  // An error says nothing about the phase: keep the watches as they are (the key is
+  // retried with backoff anyway).
+  if (result.error) return;
+  if (result.deleted || !result.progress || !is_leader_ || !is_leader_()) {
+    if (progress_) progress_->Untrack(name);
+    return;
+  }
+  if (progress_) progress_->Track(name, *result.progress);
+  if (progress_ && progress_->Covered(name)) return;
+  // Not covered by live watches: poll as often as before watches existed.
+  if (result.requeue_after.count() == 0 || result.requeue_after > options_.unwatched_poll) {
+    result.requeue_after = options_.unwatched_poll;
+  }
+}
+
 void ControllerRuntime::ResyncLoop() {
   while (stop_->SleepFor(options_.resync)) EnqueueAll();
 }
@@ -126,6 +173,7 @@ void ControllerRuntime::WorkerLoop() {
   while (auto name = queue_.Get()) {
     if (!is_leader_ || !is_leader_()) {
       // Not ours to act on; becoming leader enqueues everything again.
+      if (progress_) progress_->Untrack(*name);
       queue_.Forget(*name);
       queue_.Done(*name);
       continue;
@@ -141,6 +189,7 @@ void ControllerRuntime::WorkerLoop() {
     }
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    FollowProgress(*name, result);
     if (metrics_ != nullptr) {
       const std::string kind =
           !result.error ? "" : (result.error_kind.empty() ? "internal" : result.error_kind);

@@ -7,7 +7,15 @@
 // - Workers run the reconcile function only while this instance is the leader; a key
 //   taken by a non-leader is dropped, and becoming leader enqueues everything again.
 // - Errors retry with the queue's per-key backoff; requeue_after schedules a revisit.
-// The watches run on followers too, so a standby is warm and /readyz reflects them.
+// - While a reconcile says its Rollout is in progress (ReconcileResult::progress), the
+//   Rollout is tracked by ProgressWatches (blocking queries on its job's allocations, its
+//   service's health and the router reports; progress_watches.h): a change there enqueues
+//   it. Its requeue_after is then only a safety net; when its watches are not live (not
+//   started yet, failing, or over the cap) the requeue is shortened to unwatched_poll, the
+//   poll interval of the time before watches. Tracking ends when the Rollout finishes, is
+//   deleted, or this instance is not the leader.
+// The spec/control watches run on followers too, so a standby is warm and /readyz reflects
+// them; the progress watches run only on the leader.
 #pragma once
 
 #include <atomic>
@@ -16,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -25,7 +34,12 @@
 #include "clients/http/cancel.h"
 #include "controller/http_endpoints.h"
 #include "controller/metrics.h"
+#include "controller/progress_watches.h"
 #include "controller/work_queue.h"
+
+namespace rollouts::reconcilers {
+struct ReconcileOutcome;
+}  // namespace rollouts::reconcilers
 
 namespace rollouts::controller {
 
@@ -35,7 +49,12 @@ struct ReconcileResult {
   std::string message;
   std::chrono::milliseconds requeue_after{0};
   bool deleted = false;  // the Rollout is gone: drop its metric series
+  // Set while the Rollout is in progress: what to watch for it.
+  std::optional<WatchTarget> progress;
 };
+
+// The runtime's view of a reconciler outcome (error kind, requeue, deletion, progress).
+ReconcileResult ResultOf(const reconcilers::ReconcileOutcome& outcome);
 
 using ReconcileFn = std::function<ReconcileResult(
     const std::string& name, const std::shared_ptr<http::CancelToken>& cancel)>;
@@ -48,12 +67,19 @@ struct RuntimeOptions {
   // Minimum gap between two queries of one watch.
   std::chrono::milliseconds watch_min_interval{std::chrono::milliseconds(100)};
   WorkQueueOptions queue;
+  // Watches of rollouts in progress (kv_prefix is taken from above).
+  ProgressWatchOptions progress;
+  // The requeue of a rollout in progress whose watches are not live.
+  std::chrono::milliseconds unwatched_poll{std::chrono::seconds(2)};
 };
 
 class ControllerRuntime {
  public:
+  // Without nomad (empty), no progress watches run: rollouts in progress are polled at
+  // unwatched_poll.
   ControllerRuntime(consul::ConsulClient& consul, ReconcileFn reconcile, RuntimeOptions options,
-                    ControllerMetrics* metrics, std::function<bool()> is_leader);
+                    ControllerMetrics* metrics, std::function<bool()> is_leader,
+                    ProgressWatches::NomadFor nomad = {});
   ~ControllerRuntime();
 
   void Start();
@@ -64,16 +90,22 @@ class ControllerRuntime {
   // Enqueues every known Rollout (resync; called when leadership is gained).
   void EnqueueAll();
   void Enqueue(const std::string& name) { queue_.Add(name); }
+  // Stops the progress watches (call when leadership is lost; they restart with the
+  // reconciles of the next leader term).
+  void LeadershipLost();
 
   // Watches live: each has answered within its wait plus slack.
   Readiness WatchesLive() const;
   std::set<std::string> KnownRollouts() const;
   WorkQueue& queue() { return queue_; }
+  ProgressWatches* progress_watches() { return progress_.get(); }
 
  private:
   void WatchLoop(const std::string& watch, const std::string& prefix);
   void WorkerLoop();
   void ResyncLoop();
+  // After a reconcile: track or untrack the Rollout; may shorten result.requeue_after.
+  void FollowProgress(const std::string& name, ReconcileResult& result);
 
   consul::ConsulClient& consul_;
   ReconcileFn reconcile_;
@@ -81,6 +113,7 @@ class ControllerRuntime {
   ControllerMetrics* metrics_;
   std::function<bool()> is_leader_;
   WorkQueue queue_;
+  std::unique_ptr<ProgressWatches> progress_;  // null without a Nomad client
   std::shared_ptr<http::CancelToken> stop_ = std::make_shared<http::CancelToken>();
   // Given to reconciles; cancelled only when a drain runs out of time, so a SIGTERM lets
   // the current step finish.

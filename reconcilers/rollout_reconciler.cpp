@@ -13,7 +13,28 @@ std::string ErrorText(const clients::ApiError& e) {
   return e.ToString();
 }
 
+constexpr const char* kNotLeader = "not_leader";
+
 }  // namespace
+
+Duration CapAtDeadline(const Snapshot& s, Duration requeue_after) {
+  // The next deadline still ahead: the current step's or the rollout's progress deadline.
+  std::optional<Duration> until;
+  auto consider = [&](const std::optional<TimePoint>& deadline) {
+    if (!deadline || *deadline <= s.now) return;  // passed: decide() has acted on it
+    Duration d = *deadline - s.now;
+    if (!until || d < *until) until = d;
+  };
+  if (s.status.phase && InProgress(*s.status.phase)) {
+    if (s.status.current_step) consider(s.status.current_step->deadline);
+    consider(s.status.progress_deadline);
+  }
+  if (!until) return requeue_after;
+  // Not below decide()'s own floor for waits, so a close deadline cannot spin the queue.
+  constexpr Duration kFloor{100};
+  Duration capped = std::max(*until, kFloor);
+  return requeue_after.count() == 0 ? capped : std::min(requeue_after, capped);
+}
 
 bool JobAllowed(const std::vector<std::string>& globs, const std::string& namespace_,
                 const std::string& job) {
@@ -168,26 +189,44 @@ clients::ApiResult<Snapshot> RolloutReconciler::Observe(const std::string& name)
 RolloutReconciler::ActResult RolloutReconciler::Act(
     const Snapshot& s, const Action& action, const std::shared_ptr<http::CancelToken>& cancel) {
   ActResult out;
+  auto failed = [](std::string kind, std::string message) {
+    ActResult r;
+    r.ok = false;
+    r.error_kind = std::move(kind);
+    r.message = std::move(message);
+    return r;
+  };
+  auto conflict = [](std::string message) {
+    ActResult r;
+    r.ok = false;
+    r.conflict = true;
+    r.message = std::move(message);
+    return r;
+  };
   if (const auto* w = std::get_if<WriteStatus>(&action)) {
-    if (!may_write_()) return {false, false, "not the leader: status not written", {}};
+    if (!may_write_()) return failed(kNotLeader, "not the leader: status not written");
     consul::PutOptions put;
     put.cas = w->cas_index;
     auto r =
         consul_.KvPut(options_.kv_prefix + "status/" + s.name, StatusToJson(w->status).dump(), put);
-    if (!r.ok()) return {false, false, "status write: " + ErrorText(r.error()), {}};
-    if (!r.value())
-      return {
-          false, true, "status changed under us (CAS " + std::to_string(w->cas_index) + ")", {}};
+    if (!r.ok()) {
+      return failed(clients::ApiErrorKindName(r.error().kind),
+                    "status write: " + ErrorText(r.error()));
+    }
+    if (!r.value()) {
+      return conflict("status changed under us (CAS " + std::to_string(w->cas_index) + ")");
+    }
     if (listener_) listener_->OnStatusWritten(s.name, s.status, w->status);
     return out;
   }
   if (const auto* reg = std::get_if<RegisterJob>(&action)) {
-    if (!may_write_()) return {false, false, "not the leader: job not registered", {}};
+    if (!may_write_()) return failed(kNotLeader, "not the leader: job not registered");
     nomad::NomadClient& nomad = nomad_(s.spec->spec.nomad.namespace_);
     auto r = nomad.RegisterJob(nomad::Job(reg->job), reg->enforce_index);
     if (!r.ok()) {
-      bool conflict = r.error().kind == clients::ApiErrorKind::kConflict;
-      return {false, conflict, "job register (" + reg->reason + "): " + ErrorText(r.error()), {}};
+      std::string message = "job register (" + reg->reason + "): " + ErrorText(r.error());
+      if (r.error().kind == clients::ApiErrorKind::kConflict) return conflict(std::move(message));
+      return failed(clients::ApiErrorKindName(r.error().kind), std::move(message));
     }
     LOG(INFO) << s.name << ": registered job " << s.spec->spec.nomad.job << " ("
               << DescribeJobEdit(reg->edit) << "), JobModifyIndex " << r.value().job_modify_index;
@@ -251,6 +290,7 @@ ReconcileOutcome RolloutReconciler::Reconcile(const std::string& name,
     auto observed = Observe(name);
     if (!observed.ok()) {
       outcome.error = true;
+      outcome.error_kind = clients::ApiErrorKindName(observed.error().kind);
       outcome.message = "observe: " + ErrorText(observed.error());
       return outcome;
     }
@@ -268,7 +308,7 @@ ReconcileOutcome RolloutReconciler::Reconcile(const std::string& name,
     Action action = Decide(s);
     outcome.phase = s.status.phase;
     if (const auto* noop = std::get_if<NoOp>(&action)) {
-      outcome.requeue_after = noop->requeue_after;
+      outcome.requeue_after = CapAtDeadline(s, noop->requeue_after);
       outcome.message = noop->reason;
       if (listener_) listener_->OnAction(name, action, true);
       return outcome;
@@ -290,6 +330,7 @@ ReconcileOutcome RolloutReconciler::Reconcile(const std::string& name,
         continue;
       }
       outcome.error = true;
+      outcome.error_kind = r.error_kind;
       outcome.message = r.message;
       return outcome;
     }

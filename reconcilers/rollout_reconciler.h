@@ -22,7 +22,13 @@ struct ReconcilerOptions {
   std::string kv_prefix = "rollouts/";
   std::vector<std::string> allowed_jobs = {"*"};  // fnmatch globs of "namespace/job"
   Duration router_timeout{std::chrono::seconds(60)};
-  Duration poll_interval{std::chrono::seconds(2)};
+  // Requeue while waiting on the cluster (decide()'s NoOp). A safety net only: rolloutd
+  // watches the allocations, health and router reports of every rollout in progress
+  // (controller/progress_watches.h), and a change there reconciles at once; the runtime
+  // falls back to a 2 s poll for a rollout whose watches are not live. NoOp waits never
+  // run past the current step's deadline (see Reconcile), so a longer interval does not
+  // delay deadlines.
+  Duration poll_interval{std::chrono::seconds(10)};
   // Bound on decide/act rounds in one reconcile; the key is requeued at once when hit.
   int max_actions = 32;
 };
@@ -42,6 +48,9 @@ class ReconcileListener {
 struct ReconcileOutcome {
   Duration requeue_after{0};  // 0 with error: back off; 0 without: nothing scheduled
   bool error = false;
+  // With error: what failed, for the reconcile error metric: the ApiErrorKindName of the
+  // Consul/Nomad error ("transport", "unavailable", "conflict", ...) or "not_leader".
+  std::string error_kind;
   std::string message;
   std::optional<Phase> phase;
   int actions = 0;
@@ -51,6 +60,10 @@ struct ReconcileOutcome {
   std::string nomad_namespace;
   std::string nomad_job;
   std::string service;
+
+  // The rollout is mid-way (not Healthy, Degraded or InvalidSpec) and its spec names a
+  // job: the runtime watches it while this holds.
+  bool InProgress() const { return phase && reconcilers::InProgress(*phase) && !nomad_job.empty(); }
 };
 
 using NomadClientFor = std::function<nomad::NomadClient&(const std::string& namespace_)>;
@@ -71,7 +84,8 @@ class RolloutReconciler {
  private:
   struct ActResult {
     bool ok = true;
-    bool conflict = false;  // lost a CAS / EnforceIndex race: observe again at once
+    bool conflict = false;   // lost a CAS / EnforceIndex race: observe again at once
+    std::string error_kind;  // when !ok && !conflict: see ReconcileOutcome::error_kind
     std::string message;
     std::vector<PendingMeasurement> measurements;
   };
@@ -87,6 +101,12 @@ class RolloutReconciler {
   ReconcilerOptions options_;
   ReconcileListener* listener_;
 };
+
+// A NoOp's requeue, shortened so that it does not sleep past the next deadline of a
+// rollout in progress (its current step's or its progress deadline): a deadline passing is
+// not a change any watch sees, and the poll interval is long now that watches exist.
+// A 0 (nothing scheduled) becomes the time to that deadline.
+Duration CapAtDeadline(const Snapshot& snapshot, Duration requeue_after);
 
 // fnmatch over "namespace/job".
 bool JobAllowed(const std::vector<std::string>& globs, const std::string& namespace_,

@@ -99,7 +99,8 @@ class RuntimeTest : public ::testing::Test {
           int n = ++calls_[name];
           auto it = failures_.find(name);
           if (it != failures_.end() && n <= it->second) {
-            return ReconcileResult{true, "unavailable", "agent down", milliseconds(0), false};
+            return ReconcileResult{true,  "unavailable", "agent down", milliseconds(0),
+                                   false, std::nullopt};
           }
           return ReconcileResult{};
         },

@@ -1,0 +1,228 @@
+// RolloutReconciler over mocked clients: what failed is reported as an error kind and
+// reaches rollouts_reconcile_errors_total{kind}; NoOp waits stop at deadlines.
+#include "reconcilers/rollout_reconciler.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "controller/runtime.h"
+#include "tests/controller/mock_consul_client.h"
+#include "tests/controller/mock_nomad_client.h"
+
+namespace rollouts::controller {
+namespace {
+
+using std::chrono::milliseconds;
+using ::testing::_;
+using ::testing::HasSubstr;
+using ::testing::Invoke;
+using testing::MockConsulClient;
+using testing::MockNomadClient;
+using ::testing::NiceMock;
+using ::testing::Not;
+using ::testing::Return;
+
+template <typename F>
+bool Eventually(F f) {
+  for (int i = 0; i < 5000; ++i) {
+    if (f()) return true;
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  return f();
+}
+
+constexpr const char* kSpec = R"({
+  "apiVersion": "rollouts.nomad.io/v1", "kind": "Rollout",
+  "metadata": {"name": "hello"},
+  "spec": {
+    "version": "v2",
+    "nomad": {"namespace": "default", "job": "hello",
+              "groups": ["hello-blue", "hello-green"], "service": "hello"},
+    "template": {"task": "app", "set": {"/Env/APP_VERSION": "{{version}}"}},
+    "strategy": {"blueGreen": {"autoPromote": true}}
+  }
+})";
+
+// Never called by these tests: no action here probes.
+class NoProber : public reconcilers::Prober {
+ public:
+  reconcilers::ProbeResult Probe(const std::vector<reconcilers::ProbeTarget>& /*targets*/,
+                                 const reconcilers::ProbeSpec& /*probe*/,
+                                 const std::shared_ptr<http::CancelToken>& /*cancel*/) override {
+    ADD_FAILURE() << "unexpected probe";
+    return {};
+  }
+};
+
+using KvResult = clients::ApiResult<consul::QueryResult<std::optional<consul::KvPair>>>;
+
+KvResult Key(const std::string& key, const std::string& value) {
+  consul::KvPair kv;
+  kv.key = key;
+  kv.value = value;
+  kv.modify_index = 7;
+  return consul::QueryResult<std::optional<consul::KvPair>>{kv, {}};
+}
+
+KvResult NoKey() {
+  return consul::QueryResult<std::optional<consul::KvPair>>{std::nullopt, {}};
+}
+
+class ReconcileErrorKindTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ON_CALL(consul_, KvGet(_, _)).WillByDefault(Invoke([](const std::string& key, auto&) {
+      return key == "rollouts/spec/hello" ? Key(key, kSpec) : NoKey();
+    }));
+    ON_CALL(consul_, HealthService(_, _, _))
+        .WillByDefault(Return(consul::QueryResult<std::vector<consul::ServiceEntry>>{}));
+    ON_CALL(consul_, KvList(_, _))
+        .WillByDefault(Return(consul::QueryResult<std::vector<consul::KvPair>>{}));
+    ON_CALL(nomad_, JobAllocations(_, _)).WillByDefault(Return(MockNomadClient::Allocs{}));
+  }
+
+  reconcilers::ReconcileOutcome Reconcile() {
+    reconcilers::RolloutReconciler reconciler(
+        consul_, [this](const std::string&) -> nomad::NomadClient& { return nomad_; }, nullptr,
+        prober_, [] { return reconcilers::TimePoint(milliseconds(1'800'000'000'000)); },
+        [this] { return may_write_; }, reconcilers::ReconcilerOptions{});
+    return reconciler.Reconcile("hello");
+  }
+
+  NiceMock<MockConsulClient> consul_;
+  NiceMock<MockNomadClient> nomad_;
+  NoProber prober_;
+  bool may_write_ = true;
+};
+
+TEST_F(ReconcileErrorKindTest, ANomadTimeoutIsATransportError) {
+  EXPECT_CALL(nomad_, GetJob("hello"))
+      .WillRepeatedly(Return(clients::ApiError{clients::ApiErrorKind::kTransport, 0,
+                                               "GET /v1/job/hello", "timeout: no response"}));
+  auto outcome = Reconcile();
+  EXPECT_TRUE(outcome.error);
+  EXPECT_EQ(outcome.error_kind, "transport");
+  EXPECT_THAT(outcome.message, HasSubstr("timeout"));
+}
+
+TEST_F(ReconcileErrorKindTest, AConsulReadErrorKeepsItsKind) {
+  ON_CALL(consul_, KvGet("rollouts/status/hello", _))
+      .WillByDefault(
+          Return(clients::ApiError{clients::ApiErrorKind::kUnavailable, 500,
+                                   "GET /v1/kv/rollouts/status/hello", "No cluster leader"}));
+  auto outcome = Reconcile();
+  EXPECT_TRUE(outcome.error);
+  EXPECT_EQ(outcome.error_kind, "unavailable");
+}
+
+TEST_F(ReconcileErrorKindTest, AFailedStatusWriteKeepsItsKind) {
+  // The job does not exist: decide() records InvalidSpec in the status.
+  EXPECT_CALL(nomad_, GetJob("hello")).WillRepeatedly(Return(std::optional<nomad::Job>{}));
+  EXPECT_CALL(consul_, KvPut("rollouts/status/hello", _, _))
+      .WillOnce(Return(clients::ApiError{clients::ApiErrorKind::kUnauthorized, 403,
+                                         "PUT /v1/kv/rollouts/status/hello", "Permission denied"}));
+  auto outcome = Reconcile();
+  EXPECT_TRUE(outcome.error);
+  EXPECT_EQ(outcome.error_kind, "unauthorized");
+  EXPECT_FALSE(outcome.InProgress());
+}
+
+TEST_F(ReconcileErrorKindTest, AWriteRefusedForLostLeadershipIsNotLeader) {
+  may_write_ = false;
+  EXPECT_CALL(nomad_, GetJob("hello")).WillRepeatedly(Return(std::optional<nomad::Job>{}));
+  EXPECT_CALL(consul_, KvPut(_, _, _)).Times(0);
+  auto outcome = Reconcile();
+  EXPECT_TRUE(outcome.error);
+  EXPECT_EQ(outcome.error_kind, "not_leader");
+}
+
+// The whole path: reconciler outcome -> ResultOf -> runtime -> metrics.
+TEST_F(ReconcileErrorKindTest, TheRuntimeCountsTheKind) {
+  EXPECT_CALL(nomad_, GetJob("hello"))
+      .WillRepeatedly(Return(clients::ApiError{clients::ApiErrorKind::kTransport, 0,
+                                               "GET /v1/job/hello", "timeout: no response"}));
+  ON_CALL(consul_, KvList(_, _)).WillByDefault(Invoke([](const std::string& prefix, auto& q) {
+    if (q.index > 0) std::this_thread::sleep_for(milliseconds(5));  // a short "block"
+    consul::QueryResult<std::vector<consul::KvPair>> out;
+    out.meta.index = 3;
+    if (prefix == "rollouts/spec/") {
+      consul::KvPair kv;
+      kv.key = "rollouts/spec/hello";
+      kv.modify_index = 7;
+      out.value.push_back(kv);
+    }
+    return clients::ApiResult<consul::QueryResult<std::vector<consul::KvPair>>>(out);
+  }));
+  reconcilers::RolloutReconciler reconciler(
+      consul_, [this](const std::string&) -> nomad::NomadClient& { return nomad_; }, nullptr,
+      prober_, [] { return reconcilers::TimePoint(milliseconds(1'800'000'000'000)); },
+      [] { return true; }, reconcilers::ReconcilerOptions{});
+  ControllerMetrics metrics;
+  RuntimeOptions options;
+  options.workers = 1;
+  options.resync = std::chrono::hours(1);
+  options.watch_min_interval = milliseconds(1);
+  options.queue.backoff.base = milliseconds(1);
+  options.queue.backoff.max = milliseconds(5);
+  options.queue.bucket.qps = 0;
+  ControllerRuntime runtime(
+      consul_,
+      [&reconciler](const std::string& name, const std::shared_ptr<http::CancelToken>& cancel) {
+        return ResultOf(reconciler.Reconcile(name, cancel));
+      },
+      options, &metrics, [] { return true; });
+  runtime.Start();
+  ASSERT_TRUE(Eventually([&] {
+    return SerializeMetrics(*metrics.registry())
+               .find("rollouts_reconcile_errors_total{kind=\"transport\"}") != std::string::npos;
+  }));
+  runtime.Stop(std::chrono::seconds(10));
+  std::string text = SerializeMetrics(*metrics.registry());
+  EXPECT_THAT(text, Not(HasSubstr("rollouts_reconcile_errors_total{kind=\"internal\"}")));
+}
+
+// --- ResultOf and CapAtDeadline ----------------------------------------------------------
+
+TEST(ResultOfTest, OnlyARolloutInProgressIsWatched) {
+  reconcilers::ReconcileOutcome o;
+  o.nomad_namespace = "default";
+  o.nomad_job = "hello";
+  o.service = "hello-svc";
+  o.phase = reconcilers::Phase::kWaitingHealthy;
+  auto r = ResultOf(o);
+  ASSERT_TRUE(r.progress.has_value());
+  EXPECT_EQ(*r.progress, (WatchTarget{"default", "hello", "hello-svc"}));
+  for (auto done : {reconcilers::Phase::kHealthy, reconcilers::Phase::kDegraded,
+                    reconcilers::Phase::kInvalidSpec}) {
+    o.phase = done;
+    EXPECT_FALSE(ResultOf(o).progress.has_value()) << reconcilers::PhaseName(done);
+  }
+  o.phase.reset();
+  EXPECT_FALSE(ResultOf(o).progress.has_value());
+  o.error = true;
+  o.error_kind = "transport";
+  EXPECT_EQ(ResultOf(o).error_kind, "transport");
+}
+
+TEST(CapAtDeadlineTest, AWaitNeverSleepsPastTheNextDeadline) {
+  using std::chrono::seconds;
+  reconcilers::Snapshot s;
+  s.now = reconcilers::TimePoint(milliseconds(1'800'000'000'000));
+  s.status.phase = reconcilers::Phase::kPromoting;
+  s.status.current_step = reconcilers::StepRecord{"Promoting", s.now, s.now + seconds(3)};
+  EXPECT_EQ(reconcilers::CapAtDeadline(s, seconds(10)), seconds(3));
+  EXPECT_EQ(reconcilers::CapAtDeadline(s, seconds(1)), seconds(1));
+  EXPECT_EQ(reconcilers::CapAtDeadline(s, milliseconds(0)), seconds(3));
+  s.status.progress_deadline = s.now + seconds(2);
+  EXPECT_EQ(reconcilers::CapAtDeadline(s, seconds(10)), seconds(2));
+  s.status.progress_deadline = s.now - seconds(2);  // passed: decide() has handled it
+  s.status.current_step->deadline = s.now + milliseconds(20);
+  EXPECT_EQ(reconcilers::CapAtDeadline(s, seconds(10)), milliseconds(100));  // the floor
+  s.status.phase = reconcilers::Phase::kHealthy;  // nothing in progress: untouched
+  EXPECT_EQ(reconcilers::CapAtDeadline(s, seconds(30)), seconds(30));
+}
+
+}  // namespace
+}  // namespace rollouts::controller
