@@ -2,7 +2,7 @@
 
 #include <exception>
 
-#include "controller/metrics.h"
+#include "controller/process_metrics.h"
 
 namespace rollouts::controller {
 namespace {

@@ -1,11 +1,6 @@
 #include "controller/metrics.h"
 
-#include <prometheus/text_serializer.h>
-
 #include <algorithm>
-#include <sstream>
-
-#include "controller/process_metrics.h"
 
 namespace rollouts::controller {
 namespace {
@@ -507,14 +502,6 @@ void ControllerMetrics::ForgetWatch(const std::string& watch) {
   if (watch_success_.erase(w) == 0) return;
   watch_last_success_.Remove(&watch_last_success_.Add({{"watch", w}}));
   watch_staleness_.Remove(&watch_staleness_.Add({{"watch", w}}));
-}
-
-std::string SerializeMetrics(::prometheus::Registry& registry) {
-  std::ostringstream out;
-  auto families = registry.Collect();
-  for (auto& f : CollectProcessMetrics()) families.push_back(std::move(f));
-  ::prometheus::TextSerializer().Serialize(out, families);
-  return out.str();
 }
 
 }  // namespace rollouts::controller

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "controller/process_metrics.h"  // SerializeMetrics
 #include "controller/work_queue.h"
 
 namespace rollouts::controller {
@@ -172,8 +173,5 @@ class ControllerMetrics : public WorkQueueMetricsSink {
   ::prometheus::Family<::prometheus::Counter>& watch_errors_;
   ::prometheus::Family<::prometheus::Gauge>& build_info_;
 };
-
-// Renders the registry in the Prometheus text exposition format.
-std::string SerializeMetrics(::prometheus::Registry& registry);
 
 }  // namespace rollouts::controller

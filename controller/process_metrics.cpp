@@ -1,5 +1,6 @@
 #include "controller/process_metrics.h"
 
+#include <prometheus/text_serializer.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -97,6 +98,14 @@ std::vector<::prometheus::MetricFamily> CollectProcessMetrics() {
                          MetricType::Gauge, static_cast<double>(limit.rlim_cur)));
   }
   return out;
+}
+
+std::string SerializeMetrics(::prometheus::Registry& registry) {
+  std::ostringstream out;
+  auto families = registry.Collect();
+  for (auto& f : CollectProcessMetrics()) families.push_back(std::move(f));
+  ::prometheus::TextSerializer().Serialize(out, families);
+  return out.str();
 }
 
 }  // namespace rollouts::controller
