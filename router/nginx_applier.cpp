@@ -80,8 +80,8 @@ void WriteFileAtomically(const std::string& path, const std::string& content) {
   }
 }
 
-NginxApplier::NginxApplier(NginxSetup setup, CommandRunner& runner)
-    : setup_(std::move(setup)), runner_(runner) {}
+NginxApplier::NginxApplier(NginxSetup setup, CommandRunner& runner, RouterMetrics* metrics)
+    : setup_(std::move(setup)), runner_(runner), metrics_(metrics) {}
 
 std::vector<std::string> NginxApplier::NginxArgs(std::vector<std::string> extra) const {
   std::vector<std::string> args{setup_.nginx_bin};
@@ -97,19 +97,24 @@ std::vector<std::string> NginxApplier::NginxArgs(std::vector<std::string> extra)
 
 ApplyResult NginxApplier::Apply(const std::string& routes) {
   std::string previous = ReadFileOrEmpty(setup_.routes_file);
-  if (previous == routes) return {ApplyResult::Outcome::kUnchanged, ""};
+  if (previous == routes && file_is_live_) return {ApplyResult::Outcome::kUnchanged, ""};
   WriteFileAtomically(setup_.routes_file, routes);
   std::string test_output;
   if (runner_.Run(NginxArgs({"-t", "-q"}), &test_output) != 0) {
     // nginx only reads the file on reload, so the bad version was never live; putting
     // the previous one back keeps a later reload (or an nginx restart) safe.
     WriteFileAtomically(setup_.routes_file, previous);
+    if (metrics_ != nullptr) metrics_->RecordReload(RouterMetrics::Reload::kTestFailed);
     return {ApplyResult::Outcome::kRejected, test_output};
   }
   std::string reload_output;
   if (runner_.Run(NginxArgs({"-s", "reload"}), &reload_output) != 0) {
+    file_is_live_ = false;
+    if (metrics_ != nullptr) metrics_->RecordReload(RouterMetrics::Reload::kReloadFailed);
     return {ApplyResult::Outcome::kReloadFailed, reload_output};
   }
+  file_is_live_ = true;
+  if (metrics_ != nullptr) metrics_->RecordReload(RouterMetrics::Reload::kOk);
   return {ApplyResult::Outcome::kReloaded, ""};
 }
 

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "router/router_metrics.h"
+
 namespace rollouts::router {
 
 // Runs a command and collects its combined output; tests replace it.
@@ -35,7 +37,8 @@ struct ApplyResult {
 
 class NginxApplier {
  public:
-  NginxApplier(NginxSetup setup, CommandRunner& runner);
+  // metrics (optional) counts every test + reload attempt by result.
+  NginxApplier(NginxSetup setup, CommandRunner& runner, RouterMetrics* metrics = nullptr);
   ApplyResult Apply(const std::string& routes);
 
  private:
@@ -43,6 +46,10 @@ class NginxApplier {
 
   NginxSetup setup_;
   CommandRunner& runner_;
+  RouterMetrics* metrics_;
+  // False after a failed reload: the file on disk is then not what nginx runs, so the
+  // same content must be reloaded again rather than reported as unchanged.
+  bool file_is_live_ = true;
 };
 
 // Writes content to path via a temporary file in the same folder + fsync + rename, so a

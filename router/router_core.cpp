@@ -20,11 +20,15 @@ std::string Rfc3339(std::chrono::system_clock::time_point t) {
 }  // namespace
 
 RouterCore::RouterCore(std::string router_id, std::vector<RoutedService> services,
-                       NginxApplier& applier)
-    : id_(std::move(router_id)), services_(std::move(services)), applier_(applier) {
+                       NginxApplier& applier, RouterMetrics* metrics)
+    : id_(std::move(router_id)),
+      services_(std::move(services)),
+      applier_(applier),
+      metrics_(metrics) {
   for (auto& s : services_) {
     if (s.rollout.empty()) s.rollout = s.service;
     state_[s.service];
+    if (metrics_ != nullptr) metrics_->AddService(s.service);
   }
   report_ = {{"id", id_}, {"services", nlohmann::json::object()}};
 }
@@ -49,6 +53,7 @@ std::vector<Backend> RouterCore::AppliedBackends(const std::string& service) con
 SyncOutcome RouterCore::Sync(std::chrono::system_clock::time_point now) {
   std::vector<ServiceRoute> routes;
   std::map<std::string, Selection> selections;
+  std::map<std::string, size_t> previews;
   for (const RoutedService& s : services_) {
     ServiceState& st = state_[s.service];
     auto declared_it = declared_.find(s.rollout);
@@ -61,17 +66,27 @@ SyncOutcome RouterCore::Sync(std::chrono::system_clock::time_point now) {
     route.preview_listen = s.preview_listen;
     route.active = sel;
     route.preview = SelectPreview(st.instances, s.standby_tag);
-    routes.push_back(route);
+    if (metrics_ != nullptr) metrics_->RecordSelection(s.service, sel.kept_last_good);
     selections[s.service] = sel;
+    // Without a preview listener no preview upstream is rendered.
+    previews[s.service] = s.preview_listen.empty() ? 0 : route.preview.size();
+    routes.push_back(std::move(route));
   }
   SyncOutcome out;
   out.apply = applier_.Apply(RenderRoutes(routes));
   nlohmann::json before = report_;
   if (out.apply.outcome == ApplyResult::Outcome::kRejected ||
       out.apply.outcome == ApplyResult::Outcome::kReloadFailed) {
+    if (metrics_ != nullptr) metrics_->RecordApply(RouterMetrics::Apply::kFailed, now);
     report_["lastError"] = out.apply.message;
     out.report_changed = report_ != before;
     return out;
+  }
+  if (metrics_ != nullptr) {
+    metrics_->RecordApply(out.apply.outcome == ApplyResult::Outcome::kReloaded
+                              ? RouterMetrics::Apply::kChanged
+                              : RouterMetrics::Apply::kUnchanged,
+                          now);
   }
   report_.erase("lastError");
   for (const RoutedService& s : services_) {
@@ -79,6 +94,9 @@ SyncOutcome RouterCore::Sync(std::chrono::system_clock::time_point now) {
     const Selection& sel = selections[s.service];
     bool changed = sel.backends != st.applied.backends || sel.version != st.applied.version;
     st.applied = sel;
+    if (metrics_ != nullptr) {
+      metrics_->SetApplied(s.service, sel.backends.size(), previews[s.service], sel.version);
+    }
     nlohmann::json& entry = report_["services"][s.service];
     nlohmann::json backends = nlohmann::json::array();
     for (const Backend& b : sel.backends) {

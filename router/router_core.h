@@ -13,6 +13,7 @@
 
 #include "router/nginx_applier.h"
 #include "router/nginx_config.h"
+#include "router/router_metrics.h"
 #include "router/upstream_selection.h"
 
 namespace rollouts::router {
@@ -33,7 +34,9 @@ struct SyncOutcome {
 
 class RouterCore {
  public:
-  RouterCore(std::string router_id, std::vector<RoutedService> services, NginxApplier& applier);
+  // metrics (optional): applies, what nginx runs per service, the last-good rule.
+  RouterCore(std::string router_id, std::vector<RoutedService> services, NginxApplier& applier,
+             RouterMetrics* metrics = nullptr);
 
   // Consul's health view of one service (already converted, see ToInstances).
   void SetInstances(const std::string& service, std::vector<Instance> instances,
@@ -62,6 +65,7 @@ class RouterCore {
   std::string id_;
   std::vector<RoutedService> services_;
   NginxApplier& applier_;
+  RouterMetrics* metrics_;
   std::map<std::string, ServiceState> state_;                   // by service
   std::map<std::string, std::optional<std::string>> declared_;  // by rollout
   nlohmann::json report_;

@@ -11,6 +11,8 @@
 
 #include "clients/common/agent_config.h"
 #include "clients/consul/consul_client.h"
+#include "controller/http_endpoints.h"
+#include "router/router_metrics.h"
 #include "router/router_runner.h"
 
 namespace {
@@ -59,6 +61,18 @@ RoutedService ParseServiceFlag(const std::string& flag) {
   return s;
 }
 
+// "host:port" of --metrics-addr (an empty host means 127.0.0.1).
+std::pair<std::string, uint16_t> ParseMetricsAddr(const std::string& addr) {
+  size_t colon = addr.rfind(':');
+  std::string port = colon == std::string::npos ? "" : addr.substr(colon + 1);
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) > 65535) {
+    throw CLI::ValidationError("--metrics-addr", "want HOST:PORT, got '" + addr + "'");
+  }
+  std::string host = addr.substr(0, colon);
+  return {host.empty() ? "127.0.0.1" : host, static_cast<uint16_t>(std::stoi(port))};
+}
+
 std::shared_ptr<rollouts::http::CancelToken> g_stop;
 
 }  // namespace
@@ -72,6 +86,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> service_flags;
   rollouts::router::NginxSetup nginx;
   int session_ttl_s = 10;
+  std::string metrics_addr;
   app.add_option("--consul-addr", consul_addr,
                  "Consul address (default: CONSUL_HTTP_ADDR or 127.0.0.1:8500)");
   app.add_option("--kv-prefix", kv_prefix, "KV prefix of the Rollout keys")->capture_default_str();
@@ -87,11 +102,16 @@ int main(int argc, char** argv) {
   app.add_option("--session-ttl", session_ttl_s, "report session TTL in seconds (>= 10)")
       ->check(CLI::Range(10, 86400))
       ->capture_default_str();
+  app.add_option("--metrics-addr", metrics_addr,
+                 "HOST:PORT to serve /metrics (rollouts_router_* and process_*), /healthz and "
+                 "/readyz (ready once the report is written) on; empty (default) = off");
   CLI11_PARSE(app, argc, argv);
 
   std::vector<RoutedService> services;
+  std::pair<std::string, uint16_t> metrics_listen;
   try {
     for (const auto& f : service_flags) services.push_back(ParseServiceFlag(f));
+    if (!metrics_addr.empty()) metrics_listen = ParseMetricsAddr(metrics_addr);
   } catch (const CLI::Error& e) {
     return app.exit(e);
   }
@@ -112,13 +132,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   rollouts::consul::HttpConsulClient consul(config);
+  rollouts::router::RouterMetrics metrics;
   rollouts::router::ProcessRunner runner;
-  rollouts::router::NginxApplier applier(nginx, runner);
-  rollouts::router::RouterCore core(id, services, applier);
+  rollouts::router::NginxApplier applier(nginx, runner, &metrics);
+  rollouts::router::RouterCore core(id, services, applier, &metrics);
   rollouts::router::RouterRunnerOptions options;
   options.kv_prefix = kv_prefix;
   options.router_id = id;
   options.session_ttl = std::chrono::seconds(session_ttl_s);
+  rollouts::router::RouterRunner router(consul, core, options, &metrics);
 
   g_stop = std::make_shared<rollouts::http::CancelToken>();
   // Signals are taken synchronously by a thread (sigwait), not in a handler, so stopping
@@ -136,8 +158,33 @@ int main(int argc, char** argv) {
   });
   signals.detach();
 
+  // Started after the signal mask is set, so its threads never take SIGTERM themselves.
+  std::unique_ptr<rollouts::controller::HealthEndpoints> endpoints;
+  if (!metrics_addr.empty()) {
+    rollouts::controller::HealthEndpointsOptions endpoints_options;
+    endpoints_options.host = metrics_listen.first;
+    endpoints_options.port = metrics_listen.second;
+    endpoints_options.registry = metrics.registry();
+    endpoints_options.readiness = [&router, &kv_prefix]() -> rollouts::controller::Readiness {
+      if (router.ready()) return {true, ""};
+      return {false, "the report is not written to " + kv_prefix + "routers/ yet"};
+    };
+    endpoints_options.before_scrape = [&metrics] {
+      metrics.UpdateWatchStaleness(std::chrono::system_clock::now());
+    };
+    try {
+      endpoints = std::make_unique<rollouts::controller::HealthEndpoints>(endpoints_options);
+    } catch (const std::exception& e) {
+      std::cerr << "rollout-router: cannot serve --metrics-addr " << metrics_addr << ": "
+                << e.what() << "\n";
+      return 1;
+    }
+  }
+
   LOG(INFO) << "rollout-router " << id << " watching " << services.size() << " service(s) via "
-            << config.base_url;
-  rollouts::router::RouterRunner(consul, core, options).Run(g_stop);
+            << config.base_url
+            << (endpoints ? ", metrics on " + endpoints->base_url() : std::string());
+  router.Run(g_stop);
+  if (endpoints) endpoints->Stop();
   return 0;
 }

@@ -30,8 +30,8 @@ std::vector<Instance> ToInstances(const std::vector<consul::ServiceEntry>& entri
 }
 
 RouterRunner::RouterRunner(consul::ConsulClient& consul, RouterCore& core,
-                           RouterRunnerOptions options)
-    : consul_(consul), core_(core), options_(std::move(options)) {}
+                           RouterRunnerOptions options, RouterMetrics* metrics)
+    : consul_(consul), core_(core), options_(std::move(options)), metrics_(metrics) {}
 
 namespace {
 
@@ -83,13 +83,19 @@ void RouterRunner::Run(const std::shared_ptr<http::CancelToken>& stop) {
           [&](const consul::QueryOptions& q) { return consul_.HealthService(service, {}, q); },
           policy, stop);
       while (!stop->cancelled()) {
-        auto poll = watcher.Next();
+        auto poll = watcher.PollOnce();
         if (!poll.result.ok()) {
           if (poll.result.error().kind != consul::ApiErrorKind::kCancelled) {
             LOG(WARNING) << "health watch " << service << ": " << poll.result.error().ToString();
+            if (metrics_ != nullptr) metrics_->RecordWatchError("health", service);
           }
           continue;
         }
+        // Every answer counts for freshness, also a blocking query that timed out unchanged.
+        if (metrics_ != nullptr) {
+          metrics_->RecordWatchSuccess("health", service, std::chrono::system_clock::now());
+        }
+        if (!poll.changed) continue;
         {
           std::lock_guard lock(mu);
           core_.SetInstances(service, ToInstances(poll.result.value().value),
@@ -107,13 +113,18 @@ void RouterRunner::Run(const std::shared_ptr<http::CancelToken>& stop) {
         },
         policy, stop);
     while (!stop->cancelled()) {
-      auto poll = watcher.Next();
+      auto poll = watcher.PollOnce();
       if (!poll.result.ok()) {
         if (poll.result.error().kind != consul::ApiErrorKind::kCancelled) {
           LOG(WARNING) << "status watch: " << poll.result.error().ToString();
+          if (metrics_ != nullptr) metrics_->RecordWatchError("status", "");
         }
         continue;
       }
+      if (metrics_ != nullptr) {
+        metrics_->RecordWatchSuccess("status", "", std::chrono::system_clock::now());
+      }
+      if (!poll.changed) continue;
       std::map<std::string, std::optional<std::string>> declared;
       for (const RoutedService& s : core_.services()) declared[s.rollout] = std::nullopt;
       for (const consul::KvPair& kv : poll.result.value().value) {
@@ -160,6 +171,7 @@ void RouterRunner::Run(const std::shared_ptr<http::CancelToken>& stop) {
               LOG(WARNING) << "nginx does not serve the new " << s.service
                            << " set yet; reporting anyway after " << options_.verify_timeout.count()
                            << " ms";
+              if (metrics_ != nullptr) metrics_->RecordVerifyTimeout(s.service);
             }
           }
           lock.lock();
@@ -173,6 +185,7 @@ void RouterRunner::Run(const std::shared_ptr<http::CancelToken>& stop) {
       auto renewed = consul_.SessionRenew(session);
       if (!renewed.ok()) {
         LOG(WARNING) << "router session renew: " << renewed.error().ToString();
+        if (metrics_ != nullptr) metrics_->RecordSessionError("renew");
         if (renewed.error().kind == consul::ApiErrorKind::kNotFound) session.clear();
       } else {
         last_renew = now;
@@ -187,6 +200,7 @@ void RouterRunner::Run(const std::shared_ptr<http::CancelToken>& stop) {
       auto created = consul_.SessionCreate(req);
       if (!created.ok()) {
         LOG(WARNING) << "router session create: " << created.error().ToString();
+        if (metrics_ != nullptr) metrics_->RecordSessionError("create");
         stop->SleepFor(backoff.Next());
         continue;
       }
@@ -204,8 +218,14 @@ void RouterRunner::Run(const std::shared_ptr<http::CancelToken>& stop) {
       consul::PutOptions put;
       put.acquire = session;
       auto put_result = consul_.KvPut(report_key, body, put);
+      if (metrics_ != nullptr) {
+        metrics_->RecordReportWrite(!put_result.ok()     ? RouterMetrics::ReportWrite::kError
+                                    : put_result.value() ? RouterMetrics::ReportWrite::kOk
+                                                         : RouterMetrics::ReportWrite::kLockHeld);
+      }
       if (put_result.ok() && put_result.value()) {
         need_publish = false;
+        ready_ = true;
       } else {
         LOG(WARNING) << "router report not written: "
                      << (put_result.ok() ? "lock held by another session"
@@ -214,6 +234,7 @@ void RouterRunner::Run(const std::shared_ptr<http::CancelToken>& stop) {
       }
     }
   }
+  ready_ = false;
   stop->Unsubscribe(stop_sub);
   for (auto& t : watchers) t.join();
   if (!session.empty()) consul_.SessionDestroy(session);  // Behavior=delete drops the report

@@ -4,6 +4,7 @@
 // <prefix>routers/, and a verification that nginx really serves what it reports.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -11,6 +12,7 @@
 #include "clients/consul/consul_client.h"
 #include "clients/http/cancel.h"
 #include "router/router_core.h"
+#include "router/router_metrics.h"
 
 namespace rollouts::router {
 
@@ -30,14 +32,22 @@ std::vector<Instance> ToInstances(const std::vector<consul::ServiceEntry>& entri
 
 class RouterRunner {
  public:
-  RouterRunner(consul::ConsulClient& consul, RouterCore& core, RouterRunnerOptions options);
+  // metrics (optional): watch errors and freshness, report writes, session errors,
+  // verify timeouts.
+  RouterRunner(consul::ConsulClient& consul, RouterCore& core, RouterRunnerOptions options,
+               RouterMetrics* metrics = nullptr);
   // Blocks until stop is cancelled; then deletes its report and destroys its session.
   void Run(const std::shared_ptr<http::CancelToken>& stop);
+  // True once the report has been written to <prefix>routers/<id> (for /readyz); false
+  // again after Run returns.
+  bool ready() const { return ready_.load(); }
 
  private:
   consul::ConsulClient& consul_;
   RouterCore& core_;
   RouterRunnerOptions options_;
+  RouterMetrics* metrics_;
+  std::atomic<bool> ready_{false};
 };
 
 }  // namespace rollouts::router

@@ -1,5 +1,6 @@
 // NginxApplier against the real Debian nginx binary: a broken routes file is rejected by
-// `nginx -t`, the last good file stays in place and the running nginx keeps serving it.
+// `nginx -t`, the last good file stays in place and the running nginx keeps serving it
+// (and rollouts_router_nginx_reloads_total says so).
 #include "router/nginx_applier.h"
 
 #include <gtest/gtest.h>
@@ -67,6 +68,16 @@ TEST(NginxApplier, RejectedConfigRestoresThePreviousFileAndDoesNotReload) {
   fs::remove_all(dir);
 }
 
+double Reloads(RouterMetrics& metrics, const std::string& result) {
+  for (const auto& family : metrics.registry()->Collect()) {
+    if (family.name != "rollouts_router_nginx_reloads_total") continue;
+    for (const auto& m : family.metric) {
+      if (m.label.size() == 1 && m.label[0].value == result) return m.counter.value;
+    }
+  }
+  return -1;
+}
+
 std::string HttpGet(int port) {
   std::string out;
   ProcessRunner().Run(
@@ -101,9 +112,10 @@ TEST(NginxApplierWithRealNginx, BrokenRoutesKeepTheLastGoodConfigServing) {
                        &out),
             0)
       << out;
+  RouterMetrics metrics;
   NginxApplier applier({"/usr/sbin/nginx", (dir / "nginx.conf").string(), dir.string(),
                         (dir / "routes.conf").string()},
-                       runner);
+                       runner, &metrics);
   auto wait_for = [&](const std::string& want) {
     for (int i = 0; i < 50; ++i) {
       if (HttpGet(port) == want) return true;
@@ -119,6 +131,9 @@ TEST(NginxApplierWithRealNginx, BrokenRoutesKeepTheLastGoodConfigServing) {
   EXPECT_FALSE(bad.message.empty());
   EXPECT_EQ(ReadFileOrEmpty((dir / "routes.conf").string()), routes("two"));
   EXPECT_TRUE(wait_for("two"));
+  EXPECT_EQ(Reloads(metrics, "ok"), 1);
+  EXPECT_EQ(Reloads(metrics, "test_failed"), 1);
+  EXPECT_EQ(Reloads(metrics, "reload_failed"), 0);
   runner.Run(
       {"/usr/sbin/nginx", "-p", dir.string(), "-c", (dir / "nginx.conf").string(), "-s", "quit"},
       &out);
