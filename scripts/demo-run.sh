@@ -59,6 +59,7 @@ scrape_configs:
   - job_name: rolloutd
     static_configs:
       - targets: ["127.0.0.1:$ROLLOUTD_PORT"]
+$(stack_router_scrape_job)
 YML
 stack_spawn prometheus /usr/bin/prometheus --config.file="$DEMO_DIR/prometheus/prometheus.yml" \
   --storage.tsdb.path="$DEMO_DIR/prometheus/data" \
@@ -111,9 +112,11 @@ stack_wait_phase hello Degraded v2 300 || stack_die "v3 was not rolled back"
 sleep 5
 
 if [ -n "${DEMO_CHECK_DASHBOARDS:-}" ]; then
-  # Every Grafana panel expression against this run's Prometheus (rolloutd + hello).
+  # Every Grafana panel expression against this run's Prometheus (rolloutd + hello +
+  # rollout-router); every panel of the controller dashboard's Router row must have data.
   bash tests/grafana/check_dashboard_queries.sh "$PROMETHEUS_ADDR" hello --service hello \
-    --require-series 'Request rate per version' --require-series 'Phase timeline' >"$DEMO_DIR/dashboards.txt" 2>&1 &&
+    --require-series 'Request rate per version' --require-series 'Phase timeline' \
+    --require-series 'panel [0-9]+ Router ' >"$DEMO_DIR/dashboards.txt" 2>&1 &&
     echo ok >"$DEMO_DIR/dashboards.rc" || echo failed >"$DEMO_DIR/dashboards.rc"
 fi
 

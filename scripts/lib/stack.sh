@@ -119,12 +119,26 @@ scrape_configs:
     static_configs:
       - targets: [${STACK_SCRAPE_TARGETS:-}]
 YML
+  # The router's /metrics, when stack_start_router ran first (job name as in
+  # deploy/prometheus-scrape.yml, which the controller dashboard's router_job variable expects).
+  if [ -n "${ROUTER_METRICS_PORT:-}" ]; then
+    stack_router_scrape_job >>"$STACK_DIR/prometheus/prometheus.yml"
+  fi
   stack_spawn prometheus /usr/bin/prometheus --config.file="$STACK_DIR/prometheus/prometheus.yml" \
     --storage.tsdb.path="$STACK_DIR/prometheus/data" \
     --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" --log.level=warn
   PROMETHEUS_ADDR=http://127.0.0.1:$PROMETHEUS_PORT
   stack_wait 30 curl -sf "$PROMETHEUS_ADDR/-/ready" || stack_die "prometheus did not start"
   stack_log "prometheus: $PROMETHEUS_ADDR"
+}
+
+# A scrape_configs entry for the router started by stack_start_router.
+stack_router_scrape_job() {
+  cat <<YML
+  - job_name: rollout-router
+    static_configs:
+      - targets: ["127.0.0.1:$ROUTER_METRICS_PORT"]
+YML
 }
 
 stack_start_nginx() {
@@ -167,10 +181,13 @@ stack_start_router() {
     --consul-addr "$CONSUL_HTTP_ADDR" --id demo-router \
     --service "$service=127.0.0.1:$NGINX_PORT,preview=127.0.0.1:$PREVIEW_PORT" \
     --nginx-conf "$STACK_NGINX_CONF" --nginx-prefix "$STACK_DIR/nginx" \
-    --routes-file "$STACK_DIR/nginx/routes.conf"
+    --routes-file "$STACK_DIR/nginx/routes.conf" --metrics-addr "127.0.0.1:$ROUTER_METRICS_PORT"
   stack_wait 10 curl -sf "$CONSUL_HTTP_ADDR/v1/kv/rollouts/routers/demo-router" ||
     stack_die "router did not report"
-  stack_log "router: reporting to rollouts/routers/demo-router"
+  # Ready = the report is written; scraped by Prometheus as job rollout-router.
+  stack_wait 10 curl -sf "http://127.0.0.1:$ROUTER_METRICS_PORT/readyz" ||
+    stack_die "router /readyz did not answer"
+  stack_log "router: reporting to rollouts/routers/demo-router, metrics on 127.0.0.1:$ROUTER_METRICS_PORT"
 }
 
 # Registers examples/hello/hello.nomad.json with the hello binary's absolute path.
