@@ -65,10 +65,19 @@ std::string HealthFingerprint(const std::vector<consul::ServiceEntry>& entries) 
     Put(r, e.service.address);
     Put(r, std::to_string(e.service.port));
     for (const auto& t : e.service.tags) Put(r, "tag=" + t);
-    for (const auto& [k, v] : e.service.meta) Put(r, "meta=" + k + "=" + v);
+    for (const auto& [k, v] : e.service.meta) {
+      Put(r, "meta=" + k);
+      Put(r, v);
+    }
     std::vector<std::string> checks;
-    for (const auto& c : e.checks)
-      checks.push_back(c.check_id + "/" + c.service_id + "=" + c.status);
+    for (const auto& c : e.checks) {
+      std::string check = c.check_id;
+      check += kField;
+      check += c.service_id;
+      check += kField;
+      check += c.status;
+      checks.push_back(std::move(check));
+    }
     std::sort(checks.begin(), checks.end());
     for (const auto& c : checks) Put(r, "check=" + c);
     records.push_back(std::move(r));

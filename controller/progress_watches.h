@@ -28,8 +28,9 @@
 // off with jitter (BlockingWatcher's policy) and are counted in rollouts_watch_errors_total
 // {watch, kind} with watch = allocations | health | routers and kind = the ApiErrorKindName.
 // rollouts_watch_last_success_timestamp_seconds{watch} is the oldest last answer among the
-// running watches of that kind (a stalled one shows); its series is removed when no watch
-// of the kind runs, so an idle controller does not look stalled.
+// running watches of that kind (one that has not answered yet counts from its start), so a
+// stalled one shows; the series is removed when no watch of the kind runs, so an idle
+// controller does not look stalled.
 #pragma once
 
 #include <chrono>
