@@ -3,7 +3,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <memory>
+#include <regex>
+#include <set>
+#include <sstream>
 
 #include "controller/api_endpoint.h"
 #include "controller/process_metrics.h"
@@ -314,6 +318,52 @@ TEST(ProcessMetrics, ExposesTheStandardProcessSeriesWithPlausibleValues) {
   EXPECT_GT(rss, 1024.0 * 1024.0);  // a test binary holds more than 1 MiB
   EXPECT_GE(open_fds, 3.0);         // stdin, stdout, stderr at least
   EXPECT_GE(max_fds, open_fds);
+}
+
+// docs/metrics.md lists every rollouts_* family rolloutd registers (in a table row).
+TEST_F(MetricsTest, EveryFamilyIsDocumented) {
+  std::ifstream in(std::string(ROLLOUTS_SOURCE_DIR) + "/docs/metrics.md");
+  ASSERT_TRUE(in) << "docs/metrics.md not found";
+  std::stringstream doc;
+  doc << in.rdbuf();
+  const std::string text = doc.str();
+  std::set<std::string> documented;
+  static const std::regex row(R"(\|\s*`(rollouts_[a-z_]+)`\s*\|)");
+  for (std::sregex_iterator it(text.begin(), text.end(), row), end; it != end; ++it) {
+    documented.insert((*it)[1].str());
+  }
+  // One call of every recording method, so every family has a series to expose.
+  metrics_.SetRolloutPhase("hello", "Verifying", At(10));
+  metrics_.SetStepDeadline("hello", At(100));
+  metrics_.ObserveStepDuration("Analyzing", 3);
+  metrics_.RecordGateResult("metrics", "pass");
+  metrics_.SetAnalysisValue("hello", "error-rate", 0.001);
+  metrics_.SetAnalysisThreshold("hello", "error-rate", 0.01);
+  metrics_.SetAnalysisFailures("hello", {{"error-rate", {}}});
+  metrics_.SetDegradedReason("hello", "AnalysisFailed");
+  metrics_.RecordFlip("hello");
+  metrics_.RecordRollback("hello", "AnalysisFailed");
+  metrics_.SetRolloutInfo("hello", "v1", "v2");
+  metrics_.RecordReconcile(0.01, "conflict");
+  metrics_.SetDepth(1);
+  metrics_.Added();
+  metrics_.ObserveWait(0.1);
+  metrics_.ObserveWorkDuration(0.1);
+  metrics_.Retried();
+  metrics_.SetLeader(true);
+  metrics_.ObserveApiRequest("consul", "kv_get", "200", 0.01);
+  metrics_.RecordWatchSuccess("spec", At(10));
+  metrics_.UpdateWatchStaleness(At(20));
+  metrics_.RecordWatchError("spec", "transport");
+  const std::string exposed = Text();
+  static const std::regex help(R"(# HELP (rollouts_[a-z_]+) )");
+  int families = 0;
+  for (std::sregex_iterator it(exposed.begin(), exposed.end(), help), end; it != end; ++it) {
+    ++families;
+    EXPECT_TRUE(documented.count((*it)[1].str()))
+        << (*it)[1].str() << " is not in a table of docs/metrics.md";
+  }
+  EXPECT_GT(families, 20);
 }
 
 }  // namespace
