@@ -382,7 +382,8 @@ std::vector<Case> Cases() {
         s.spec->spec.version = "v1";
         return s;
       },
-      [](const Action& a) { As<NoOp>(a); });
+      // Idle: no timed requeue (watches and the resync bring it back).
+      [](const Action& a) { EXPECT_EQ(As<NoOp>(a).requeue_after, milliseconds(0)); });
   add(
       "HealthyRecordsNewSpecIndex",
       [] {
