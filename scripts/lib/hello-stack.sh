@@ -1,0 +1,80 @@
+# shellcheck shell=bash
+# The hello demo job on the local stack of scripts/lib/stack.sh (source that first): its
+# readiness as Consul shows it, Prometheus scraping its instances, and its Rollout spec.
+# Used by bench/zero-downtime/run.sh; the same steps as scripts/demo-run.sh.
+
+# Instances of hello whose own checks exist and all pass (DESIGN.md "Lessons": `?passing`
+# also counts an instance that has only the node's serfHealth check so far).
+hello_ready_count() {
+  curl -sf "$CONSUL_HTTP_ADDR/v1/health/service/hello" |
+    jq '[.[] | select(.Service.ID as $id | [.Checks[] | select(.ServiceID == $id)]
+                      | length > 0 and all(.Status == "passing"))] | length'
+}
+
+# Waits until $1 hello instances are ready, at most $2 seconds.
+hello_wait_ready() {
+  local want=$1 timeout=$2
+  local deadline=$(( $(date +%s) + timeout ))
+  until [ "$(hello_ready_count 2>/dev/null)" = "$want" ]; do
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    sleep 0.2
+  done
+}
+
+# Debian's Prometheus is built without Consul discovery, so a loop turns Consul's view of
+# the hello instances into a file_sd targets file (label group_version: the Meta version).
+hello_start_discovery() {
+  local d=$STACK_DIR/prometheus
+  mkdir -p "$d"
+  (
+    while :; do
+      curl -sf "$CONSUL_HTTP_ADDR/v1/health/service/hello" |
+        jq '[.[] | {targets: ["\(.Service.Address // .Node.Address):\(.Service.Port)"],
+                     labels: {instance_id: .Service.ID, group_version: (.Service.Meta.version // "")}}]' \
+          >"$d/targets.tmp" 2>/dev/null && mv "$d/targets.tmp" "$d/targets.json"
+      sleep 1
+    done
+  ) &
+  STACK_PIDS+=("$!:discovery")
+}
+
+# Prometheus scraping the hello instances (via hello_start_discovery) every second, plus
+# the static targets in $1 ("host:port,host:port", may be empty) as job "rollouts".
+# Sets PROMETHEUS_ADDR.
+hello_start_prometheus() {
+  local static=${1:-} d=$STACK_DIR/prometheus
+  PROMETHEUS_PORT=$(stack_free_port)
+  mkdir -p "$d"
+  cat >"$d/prometheus.yml" <<YML
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: hello
+    file_sd_configs:
+      - files: ["$d/targets.json"]
+        refresh_interval: 1s
+  - job_name: rollouts
+    static_configs:
+      - targets: [$(printf '%s' "$static" | sed 's/[^,][^,]*/"&"/g')]
+YML
+  stack_spawn prometheus /usr/bin/prometheus --config.file="$d/prometheus.yml" \
+    --storage.tsdb.path="$d/data" \
+    --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" --log.level=warn
+  PROMETHEUS_ADDR=http://127.0.0.1:$PROMETHEUS_PORT
+  stack_wait 30 curl -sf "$PROMETHEUS_ADDR/-/ready" || stack_die "prometheus did not start"
+  stack_log "prometheus: $PROMETHEUS_ADDR"
+}
+
+# Writes the demo's Rollout of hello with spec.version $1 to rollouts/spec/hello: the
+# example with a 10 s scaleDownDelay, and a pre-promotion probe that is a smoke test
+# (20 requests, tolerates a little noise): the error rate over real traffic after the
+# flip is the gate that must catch a bad version. $2 (optional): a further jq filter.
+hello_put_spec() {
+  local version=$1 extra=${2:-.}
+  jq --arg v "$version" '.spec.version = $v | .spec.strategy.blueGreen.scaleDownDelay = "10s"
+    | .spec.analysis.prePromotion.probe.requests = 20
+    | .spec.analysis.prePromotion.probe.maxErrorRate = 0.25' \
+    "$STACK_ROOT/examples/hello/rollout.json" | jq "$extra" >"$STACK_DIR/spec-$version.json"
+  stack_kv_put rollouts/spec/hello "$STACK_DIR/spec-$version.json"
+}
