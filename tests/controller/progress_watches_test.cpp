@@ -125,8 +125,12 @@ consul::ServiceEntry Instance(const std::string& id, const std::string& check_st
   return e;
 }
 
-const WatchTarget kHello{"default", "hello", "hello"};
-const WatchTarget kOther{"default", "other", "other"};
+WatchTarget Hello() {
+  return {"default", "hello", "hello"};
+}
+WatchTarget Other() {
+  return {"default", "other", "other"};
+}
 
 class ProgressWatchesTest : public ::testing::Test {
  protected:
@@ -209,11 +213,11 @@ TEST_F(ProgressWatchesTest, AChangeOnTheWatchedJobEnqueuesOnlyItsRollout) {
   allocs_.Set("hello", {Alloc("a1", "pending")});
   allocs_.Set("other", {Alloc("o1", "running")});
   auto& w = Make();
-  w.Track("a", kHello);
-  w.Track("b", kOther);
+  w.Track("a", Hello());
+  w.Track("b", Other());
   // The first answer of each new watch enqueues its rollouts once (the gap between the
   // reconcile and the watch's first read).
-  ASSERT_TRUE(Eventually([&] { return Settled(kHello) && Settled(kOther); }));
+  ASSERT_TRUE(Eventually([&] { return Settled(Hello()) && Settled(Other()); }));
   const int a0 = Enqueued("a");
   const int b0 = Enqueued("b");
 
@@ -230,8 +234,8 @@ TEST_F(ProgressWatchesTest, AChangeOnTheWatchedJobEnqueuesOnlyItsRollout) {
 TEST_F(ProgressWatchesTest, HealthIsWatchedUnfilteredAndOnlyRealChangesEnqueue) {
   health_.Set("hello", {Instance("i1", "critical", "connection refused")});
   auto& w = Make();
-  w.Track("a", kHello);
-  ASSERT_TRUE(Eventually([&] { return w.Covered("a") && Settled(kHello); }));
+  w.Track("a", Hello());
+  ASSERT_TRUE(Eventually([&] { return w.Covered("a") && Settled(Hello()); }));
   const int a0 = Enqueued("a");
 
   // Only the check output moves: the index does, the content that matters does not.
@@ -254,9 +258,9 @@ TEST_F(ProgressWatchesTest, HealthIsWatchedUnfilteredAndOnlyRealChangesEnqueue) 
 
 TEST_F(ProgressWatchesTest, RouterReportsWakeEveryRolloutInProgress) {
   auto& w = Make();
-  w.Track("a", kHello);
-  w.Track("b", kOther);
-  ASSERT_TRUE(Eventually([&] { return Settled(kHello) && Settled(kOther); }));
+  w.Track("a", Hello());
+  w.Track("b", Other());
+  ASSERT_TRUE(Eventually([&] { return Settled(Hello()) && Settled(Other()); }));
   const int a0 = Enqueued("a");
   const int b0 = Enqueued("b");
   consul::KvPair report;
@@ -269,12 +273,12 @@ TEST_F(ProgressWatchesTest, RouterReportsWakeEveryRolloutInProgress) {
 
 TEST_F(ProgressWatchesTest, TwoRolloutsOnOneJobShareItsWatches) {
   auto& w = Make();
-  w.Track("a", kHello);
-  w.Track("b", kHello);
+  w.Track("a", Hello());
+  w.Track("b", Hello());
   EXPECT_EQ(w.RunningWatches(),
             std::vector<std::string>({"allocations default/hello", "health hello", "routers"}));
   EXPECT_EQ(w.Subscribers("allocations default/hello"), std::set<std::string>({"a", "b"}));
-  ASSERT_TRUE(Eventually([&] { return Settled(kHello); }));
+  ASSERT_TRUE(Eventually([&] { return Settled(Hello()); }));
   const int a0 = Enqueued("a");
   const int b0 = Enqueued("b");
   allocs_.Set("hello", {Alloc("x", "running")});
@@ -294,8 +298,8 @@ TEST_F(ProgressWatchesTest, TwoRolloutsOnOneJobShareItsWatches) {
 
 TEST_F(ProgressWatchesTest, ANewTargetMovesTheSubscription) {
   auto& w = Make();
-  w.Track("a", kHello);
-  w.Track("a", kOther);  // the spec now names another job and service
+  w.Track("a", Hello());
+  w.Track("a", Other());  // the spec now names another job and service
   EXPECT_EQ(w.RunningWatches(),
             std::vector<std::string>({"allocations default/other", "health other", "routers"}));
 }
@@ -313,7 +317,7 @@ TEST_F(ProgressWatchesTest, ErrorsBackOffWithJitterAreCountedAndFallBackToPollin
                             "timeout: no response in 35s"};
   allocs_.FailNext("hello", 3, timeout);
   auto& w = Make();
-  w.Track("a", kHello);
+  w.Track("a", Hello());
   EXPECT_FALSE(w.Covered("a"));
   ASSERT_TRUE(Eventually([&] { return w.Covered("a"); }));
   {
@@ -325,7 +329,7 @@ TEST_F(ProgressWatchesTest, ErrorsBackOffWithJitterAreCountedAndFallBackToPollin
   EXPECT_THAT(Metrics(),
               HasSubstr("rollouts_watch_errors_total{kind=\"transport\",watch=\"allocations\"} 3"));
   EXPECT_GE(allocs_.Calls("hello"), 4);
-  ASSERT_TRUE(Eventually([&] { return Settled(kHello); }));
+  ASSERT_TRUE(Eventually([&] { return Settled(Hello()); }));
 
   // A live watch that starts failing hands its rollouts back to the short poll once.
   const int a0 = Enqueued("a");
@@ -348,19 +352,19 @@ TEST_F(ProgressWatchesTest, ErrorsBackOffWithJitterAreCountedAndFallBackToPollin
 TEST_F(ProgressWatchesTest, TheCapLeavesExtraRolloutsPolled) {
   options_.max_watches = 3;
   auto& w = Make();
-  w.Track("a", kHello);
-  w.Track("b", kOther);  // shares routers; its job and service watches do not fit
+  w.Track("a", Hello());
+  w.Track("b", Other());  // shares routers; its job and service watches do not fit
   EXPECT_EQ(w.RunningWatches().size(), 3u);
   ASSERT_TRUE(Eventually([&] { return w.Covered("a"); }));
   EXPECT_FALSE(w.Covered("b"));
   w.Untrack("a");
-  w.Track("b", kOther);  // room again
+  w.Track("b", Other());  // room again
   ASSERT_TRUE(Eventually([&] { return w.Covered("b"); }));
 }
 
 TEST_F(ProgressWatchesTest, FreshnessIsExportedWhileWatchesRunAndForgottenAfter) {
   auto& w = Make();
-  w.Track("a", kHello);
+  w.Track("a", Hello());
   ASSERT_TRUE(Eventually([&] { return w.Covered("a"); }));
   EXPECT_THAT(Metrics(),
               HasSubstr("rollouts_watch_last_success_timestamp_seconds{watch=\"allocations\"}"));
@@ -400,7 +404,7 @@ class RuntimeProgressTest : public ProgressWatchesTest {
           ++reconciles_[name];
           ReconcileResult r;
           r.requeue_after = std::chrono::hours(1);  // only watches bring it back
-          if (in_progress_[name]) r.progress = kHello;
+          if (in_progress_[name]) r.progress = Hello();
           return r;
         },
         options, &metrics_, [this] { return leader_.load(); }, nomad);
@@ -429,7 +433,7 @@ TEST_F(RuntimeProgressTest, AWatchedChangeReconcilesTheRolloutAndFinishingStopsT
   ASSERT_TRUE(Eventually([&] { return Reconciles("b") == 1 && w->Covered("a"); }));
   EXPECT_EQ(w->Subscribers("allocations default/hello"), std::set<std::string>({"a"}));
   ASSERT_TRUE(Eventually([&] {
-    return Settled(kHello) && runtime_->queue().Len() == 0 &&
+    return Settled(Hello()) && runtime_->queue().Len() == 0 &&
            runtime_->queue().NumProcessing() == 0;
   }));
   const int a0 = Reconciles("a");
