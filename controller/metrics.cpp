@@ -262,26 +262,29 @@ ControllerMetrics::RolloutSeries& ControllerMetrics::SeriesLocked(const std::str
 }
 
 void ControllerMetrics::SetRolloutPhase(const std::string& rollout, const std::string& phase,
-                                        std::chrono::system_clock::time_point now) {
+                                        std::chrono::system_clock::time_point entered,
+                                        PhaseSource source) {
   const std::string bounded = BoundedPhase(phase);
   std::lock_guard lock(mu_);
   RolloutSeries& series = SeriesLocked(rollout);
   for (auto& [name, gauge] : series.phase_gauges) gauge->Set(name == bounded ? 1 : 0);
   if (series.phase == bounded) return;
-  const std::string from = series.phase.empty() ? "none" : series.phase;
-  auto key = std::make_pair(from, bounded);
-  auto it = series.transitions.find(key);
-  if (it == series.transitions.end()) {
-    it = series.transitions
-             .emplace(key,
-                      &transitions_.Add({{"rollout", rollout}, {"from", from}, {"to", bounded}}))
-             .first;
+  if (source == PhaseSource::kWritten) {
+    const std::string from = series.phase.empty() ? "none" : series.phase;
+    auto key = std::make_pair(from, bounded);
+    auto it = series.transitions.find(key);
+    if (it == series.transitions.end()) {
+      it = series.transitions
+               .emplace(key,
+                        &transitions_.Add({{"rollout", rollout}, {"from", from}, {"to", bounded}}))
+               .first;
+    }
+    it->second->Increment();
   }
-  it->second->Increment();
   if (series.phase_entered == nullptr) {
     series.phase_entered = &phase_entered_.Add({{"rollout", rollout}});
   }
-  series.phase_entered->Set(UnixSeconds(now));
+  series.phase_entered->Set(UnixSeconds(entered));
   series.phase = bounded;
 }
 

@@ -44,11 +44,17 @@ class ControllerMetrics : public WorkQueueMetricsSink {
   std::shared_ptr<::prometheus::Registry> registry() const { return registry_; }
 
   // --- Rollouts ---
+  // Where a phase comes from: a status this process wrote (kWritten), or one it only read
+  // (kObserved: a resting Rollout after a restart or a leadership change).
+  enum class PhaseSource { kWritten, kObserved };
   // Sets the phase gauge of `phase` to 1 and every other phase of the rollout to 0.
-  // When the phase changed, also stamps phase-entered (unix seconds, `now`) and counts
-  // the transition from the previous phase ("" for the first observation = "none").
+  // When the phase changed, also stamps phase-entered (unix seconds, `entered`) and, for a
+  // written phase, counts the transition from the previous phase ("none" for the first).
+  // An observed phase counts no transition: it happened before (another process or an
+  // earlier run counted it), so a restart does not count it again.
   void SetRolloutPhase(const std::string& rollout, const std::string& phase,
-                       std::chrono::system_clock::time_point now);
+                       std::chrono::system_clock::time_point entered,
+                       PhaseSource source = PhaseSource::kWritten);
   // Unix time by which the Rollout's current step must end (the status's
   // currentStep.deadline); nullopt (exported as 0) when the step has none.
   void SetStepDeadline(const std::string& rollout,

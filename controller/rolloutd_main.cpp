@@ -31,13 +31,19 @@
 namespace rollouts::controller {
 namespace {
 
-// Status writes of the reconciler become Prometheus series.
+// Status writes of the reconciler become Prometheus series; every status it observes
+// seeds the gauges (without counting anything), so a Rollout that rests in Degraded or
+// Healthy is visible after a restart or a leadership change, when nothing is written.
 class MetricsListener : public reconcilers::ReconcileListener {
  public:
   explicit MetricsListener(ControllerMetrics& metrics) : metrics_(metrics) {}
   void OnStatusWritten(const std::string& rollout, const reconcilers::RolloutStatus& before,
                        const reconcilers::RolloutStatus& after) override {
     RecordStatusChange(metrics_, rollout, before, after, std::chrono::system_clock::now());
+  }
+  void OnStatusObserved(const std::string& rollout,
+                        const reconcilers::RolloutStatus& status) override {
+    SeedStatusGauges(metrics_, rollout, status, std::chrono::system_clock::now());
   }
 
  private:

@@ -68,17 +68,61 @@ std::map<std::string, ControllerMetrics::AnalysisFailures> NewestRunFailures(
   return out;
 }
 
-// The threshold of each metric's newest measurement with a valid condition.
-std::map<std::string, double> Thresholds(const reconcilers::RolloutStatus& status) {
-  std::map<std::string, double> out;
+// Per analysis metric: the value of its newest measurement that has one, and the
+// threshold of its newest measurement with a valid condition.
+struct LatestPerMetric {
+  std::map<std::string, double> values;
+  std::map<std::string, double> thresholds;
+};
+LatestPerMetric Latest(const reconcilers::RolloutStatus& status) {
+  LatestPerMetric out;
   for (const auto& run : status.analysis_runs) {
     for (const auto& m : run.measurements) {
+      if (m.value) out.values[m.metric] = *m.value;
       if (auto condition = reconcilers::ParseCondition(m.condition)) {
-        out[m.metric] = condition->threshold;
+        out.thresholds[m.metric] = condition->threshold;
       }
     }
   }
   return out;
+}
+
+// The gauges that describe the whole status rather than a change: the current step's
+// deadline, each analysis metric's last value and threshold, the newest run's failures,
+// the reason of a Degraded/InvalidSpec Rollout and the info series. Recomputed at every
+// write and every observation, so they are exact whichever process wrote the status.
+void SetWholeStatusGauges(ControllerMetrics& metrics, const std::string& rollout,
+                          const reconcilers::RolloutStatus& status) {
+  std::optional<std::chrono::system_clock::time_point> deadline;
+  if (status.current_step && status.current_step->deadline) {
+    deadline = std::chrono::system_clock::time_point(*status.current_step->deadline);
+  }
+  metrics.SetStepDeadline(rollout, deadline);
+
+  const LatestPerMetric latest = Latest(status);
+  for (const auto& [metric, value] : latest.values) {
+    metrics.SetAnalysisValue(rollout, metric, value);
+  }
+  for (const auto& [metric, threshold] : latest.thresholds) {
+    metrics.SetAnalysisThreshold(rollout, metric, threshold);
+  }
+  metrics.SetAnalysisFailures(rollout, NewestRunFailures(status));
+  metrics.SetDegradedReason(rollout, DegradedReason(status));
+
+  if (!status.active_version.empty() || !status.target_version.empty()) {
+    metrics.SetRolloutInfo(rollout, status.active_version, status.target_version);
+  }
+}
+
+// When the Rollout entered its current phase, by its status: every phase entry starts a
+// step named after the phase, so the step's start; `fallback` for a status without one.
+std::chrono::system_clock::time_point PhaseEnteredAt(
+    const reconcilers::RolloutStatus& status, std::chrono::system_clock::time_point fallback) {
+  if (status.phase && status.current_step &&
+      status.current_step->name == reconcilers::PhaseName(*status.phase)) {
+    return std::chrono::system_clock::time_point(status.current_step->started_at);
+  }
+  return fallback;
 }
 
 }  // namespace
@@ -107,12 +151,6 @@ void RecordStatusChange(ControllerMetrics& metrics, const std::string& rollout,
       RecordPhaseGates(metrics, *before.phase, *after.phase);
     }
   }
-
-  std::optional<std::chrono::system_clock::time_point> deadline;
-  if (after.current_step && after.current_step->deadline) {
-    deadline = std::chrono::system_clock::time_point(*after.current_step->deadline);
-  }
-  metrics.SetStepDeadline(rollout, deadline);
 
   // A step ended when the current step changed (name or start time).
   if (before.current_step) {
@@ -145,19 +183,19 @@ void RecordStatusChange(ControllerMetrics& metrics, const std::string& rollout,
       const auto& m = run.measurements[i];
       const bool probe = std::string_view(m.metric).starts_with("probe-");
       metrics.RecordGateResult(probe ? "probe" : "metrics", VerdictLabel(m.verdict));
-      if (m.value) metrics.SetAnalysisValue(rollout, m.metric, *m.value);
     }
   }
 
-  for (const auto& [metric, threshold] : Thresholds(after)) {
-    metrics.SetAnalysisThreshold(rollout, metric, threshold);
-  }
-  metrics.SetAnalysisFailures(rollout, NewestRunFailures(after));
-  metrics.SetDegradedReason(rollout, DegradedReason(after));
+  SetWholeStatusGauges(metrics, rollout, after);
+}
 
-  if (!after.active_version.empty() || !after.target_version.empty()) {
-    metrics.SetRolloutInfo(rollout, after.active_version, after.target_version);
-  }
+void SeedStatusGauges(ControllerMetrics& metrics, const std::string& rollout,
+                      const reconcilers::RolloutStatus& status,
+                      std::chrono::system_clock::time_point now) {
+  if (!status.phase) return;  // never written: nothing to show yet
+  metrics.SetRolloutPhase(rollout, std::string(reconcilers::PhaseName(*status.phase)),
+                          PhaseEnteredAt(status, now), ControllerMetrics::PhaseSource::kObserved);
+  SetWholeStatusGauges(metrics, rollout, status);
 }
 
 }  // namespace rollouts::controller

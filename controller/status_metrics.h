@@ -18,6 +18,16 @@ void RecordStatusChange(ControllerMetrics& metrics, const std::string& rollout,
                         const reconcilers::RolloutStatus& after,
                         std::chrono::system_clock::time_point now);
 
+// The gauges of a status this process observed but did not write (a resting Degraded or
+// Healthy Rollout after rolloutd restarted or became leader): phase (entered when its
+// current step started), step deadline, info, degraded reason, analysis values, thresholds
+// and failures. Counts nothing: no transition, flip, roll-back, gate result or step
+// duration, which were counted when the status was written. Cheap enough to run at every
+// observe; a status without a phase (never written) sets nothing.
+void SeedStatusGauges(ControllerMetrics& metrics, const std::string& rollout,
+                      const reconcilers::RolloutStatus& status,
+                      std::chrono::system_clock::time_point now);
+
 // pass | fail | inconclusive | error
 std::string VerdictLabel(reconcilers::Verdict verdict);
 

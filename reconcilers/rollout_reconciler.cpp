@@ -299,6 +299,7 @@ ReconcileOutcome RolloutReconciler::Reconcile(const std::string& name,
       outcome.deleted = true;
       return outcome;
     }
+    if (listener_ && s.status.phase) listener_->OnStatusObserved(name, s.status);
     s.measurements = carried;
     if (s.spec) {
       outcome.nomad_namespace = s.spec->spec.nomad.namespace_;

@@ -43,6 +43,10 @@ class ReconcileListener {
   virtual void OnStatusWritten(const std::string& /*rollout*/, const RolloutStatus& /*before*/,
                                const RolloutStatus& /*after*/) {}
   virtual void OnMeasurement(const std::string& /*rollout*/, const PendingMeasurement& /*m*/) {}
+  // After every successful observe of a Rollout that has a status (phase set), before
+  // decide(): also a status this process did not write (a resting Rollout after a restart
+  // or a leadership change), so gauges can show it. Runs at every observe; keep it cheap.
+  virtual void OnStatusObserved(const std::string& /*rollout*/, const RolloutStatus& /*status*/) {}
 };
 
 struct ReconcileOutcome {

@@ -183,6 +183,83 @@ TEST_F(ReconcileErrorKindTest, TheRuntimeCountsTheKind) {
   EXPECT_THAT(text, Not(HasSubstr("rollouts_reconcile_errors_total{kind=\"internal\"}")));
 }
 
+// --- OnStatusObserved: the status a reconcile reads reaches the listener ------------------
+
+// Records the listener calls in order.
+class RecordingListener : public reconcilers::ReconcileListener {
+ public:
+  void OnStatusObserved(const std::string& rollout,
+                        const reconcilers::RolloutStatus& status) override {
+    calls.push_back("observed " + rollout + " " +
+                    std::string(reconcilers::PhaseName(status.phase.value())) + " " +
+                    status.rollback_reason);
+  }
+  void OnStatusWritten(const std::string& rollout, const reconcilers::RolloutStatus& /*before*/,
+                       const reconcilers::RolloutStatus& after) override {
+    calls.push_back("written " + rollout + " " +
+                    std::string(reconcilers::PhaseName(after.phase.value())));
+  }
+  std::vector<std::string> calls;
+};
+
+class StatusObservedTest : public ReconcileErrorKindTest {
+ protected:
+  reconcilers::ReconcileOutcome ReconcileWith(RecordingListener& listener) {
+    reconcilers::RolloutReconciler reconciler(
+        consul_, [this](const std::string&) -> nomad::NomadClient& { return nomad_; }, nullptr,
+        prober_, [] { return reconcilers::TimePoint(milliseconds(1'800'000'000'000)); },
+        [this] { return may_write_; }, reconcilers::ReconcilerOptions{}, &listener);
+    return reconciler.Reconcile("hello");
+  }
+};
+
+TEST_F(StatusObservedTest, AStatusThisProcessDidNotWriteIsReportedBeforeAnyWrite) {
+  // Written by an earlier process: the Rollout rolled back and rests in Degraded.
+  reconcilers::RolloutStatus degraded;
+  degraded.phase = reconcilers::Phase::kDegraded;
+  degraded.active_version = "v1";
+  degraded.target_version = "v2";
+  degraded.rollback_reason = "AnalysisFailed";
+  const std::string doc = reconcilers::StatusToJson(degraded).dump();
+  ON_CALL(consul_, KvGet(_, _)).WillByDefault(Invoke([doc](const std::string& key, auto&) {
+    if (key == "rollouts/spec/hello") return Key(key, kSpec);
+    if (key == "rollouts/status/hello") return Key(key, doc);
+    return NoKey();
+  }));
+  // This process may not write (a follower, or leadership just lost): whatever decide()
+  // wants, the observed status is reported first.
+  may_write_ = false;
+  EXPECT_CALL(nomad_, GetJob("hello")).WillRepeatedly(Return(std::optional<nomad::Job>{}));
+  EXPECT_CALL(consul_, KvPut(_, _, _)).Times(0);
+  RecordingListener listener;
+  ReconcileWith(listener);
+  ASSERT_FALSE(listener.calls.empty());
+  EXPECT_EQ(listener.calls.front(), "observed hello Degraded AnalysisFailed");
+}
+
+TEST_F(StatusObservedTest, ANewRolloutHasNoStatusToReportUntilItsFirstWrite) {
+  // No status key: the first reconcile writes one (InvalidSpec: the job does not exist).
+  std::optional<std::string> stored;
+  ON_CALL(consul_, KvGet(_, _)).WillByDefault(Invoke([&stored](const std::string& key, auto&) {
+    if (key == "rollouts/spec/hello") return Key(key, kSpec);
+    if (key == "rollouts/status/hello" && stored) return Key(key, *stored);
+    return NoKey();
+  }));
+  EXPECT_CALL(nomad_, GetJob("hello")).WillRepeatedly(Return(std::optional<nomad::Job>{}));
+  ON_CALL(consul_, KvPut("rollouts/status/hello", _, _))
+      .WillByDefault(Invoke([&stored](const std::string&, const std::string& value, auto&) {
+        stored = value;
+        return clients::ApiResult<bool>(true);
+      }));
+  RecordingListener listener;
+  auto outcome = ReconcileWith(listener);
+  EXPECT_FALSE(outcome.error) << outcome.message;
+  ASSERT_GE(listener.calls.size(), 2u);
+  EXPECT_EQ(listener.calls[0], "written hello InvalidSpec");
+  // The next round observes what was just written.
+  EXPECT_EQ(listener.calls[1], "observed hello InvalidSpec ");
+}
+
 // --- ResultOf and CapAtDeadline ----------------------------------------------------------
 
 TEST(ResultOfTest, OnlyARolloutInProgressIsWatched) {

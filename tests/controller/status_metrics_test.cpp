@@ -3,6 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sstream>
+#include <string>
+#include <vector>
+
 namespace rollouts::controller {
 namespace {
 
@@ -251,6 +255,143 @@ TEST(StatusMetricsTest, AnUnparsableConditionExportsNoThreshold) {
                               "verdict=\"error\"} 1"));
   EXPECT_THAT(text, HasSubstr("rollouts_analysis_last_failure_timestamp_seconds{metric=\"error-"
                               "rate\",rollout=\"hello\",verdict=\"error\"} 101"));
+}
+
+// --- Seeding from an observed status (restart, leadership change) ----------------------
+
+// A Rollout that failed its post-promotion analysis and rests in Degraded: what a new
+// rolloutd process reads from Consul.
+RolloutStatus RestingDegraded() {
+  using reconcilers::Verdict;
+  RolloutStatus degraded = At(Phase::kDegraded, 210, "v1", "v2");
+  degraded.rollback_reason = "AnalysisFailed";
+  degraded.conditions.push_back(Condition("Degraded", "True", "AnalysisFailed", "2 failed"));
+  degraded.analysis_runs.push_back({"postPromotion", "v2", "hello-green", T(150), {}, {}});
+  auto& run = degraded.analysis_runs.back().measurements;
+  run.push_back(Measured("error-rate", 0.001, "< 0.01", Verdict::kSuccessful, 150));
+  run.push_back(Measured("error-rate", 0.3, "< 0.01", Verdict::kFailed, 155));
+  run.push_back(Measured("error-rate", 0.2, "< 0.01", Verdict::kFailed, 160));
+  degraded.analysis_runs.back().result = Verdict::kFailed;
+  return degraded;
+}
+
+// The sample lines of a metric family (name followed by '{' or ' ').
+std::vector<std::string> Lines(const std::string& text, const std::string& family) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(family + "{", 0) == 0 || line.rfind(family + " ", 0) == 0) {
+      out.push_back(line);
+    }
+  }
+  return out;
+}
+
+TEST(StatusMetricsTest, SeedingARestingDegradedRolloutSetsItsGaugesAndCountsNothing) {
+  ControllerMetrics m;
+  SeedStatusGauges(m, "hello", RestingDegraded(), Now(5000));
+  const std::string text = SerializeMetrics(*m.registry());
+  EXPECT_THAT(text, HasSubstr("rollouts_rollout_phase{phase=\"Degraded\",rollout=\"hello\"} 1"));
+  EXPECT_THAT(text, HasSubstr("rollouts_rollout_phase{phase=\"Healthy\",rollout=\"hello\"} 0"));
+  // Entered when its current step started, not when this process looked.
+  EXPECT_THAT(text,
+              HasSubstr("rollouts_rollout_phase_entered_timestamp_seconds{rollout=\"hello\"} 210"));
+  EXPECT_THAT(text,
+              HasSubstr("rollouts_rollout_step_deadline_timestamp_seconds{rollout=\"hello\"} 0"));
+  EXPECT_THAT(text, HasSubstr(kDegradedSeries));
+  EXPECT_THAT(text, HasSubstr("rollouts_rollout_info{active_version=\"v1\",rollout=\"hello\","
+                              "target_version=\"v2\"} 1"));
+  EXPECT_THAT(text, HasSubstr("rollouts_analysis_threshold{metric=\"error-rate\","
+                              "rollout=\"hello\"} 0.01"));
+  EXPECT_THAT(text, HasSubstr("rollouts_analysis_last_value{metric=\"error-rate\","
+                              "rollout=\"hello\"} 0.2"));
+  EXPECT_THAT(text, HasSubstr("rollouts_analysis_failures{metric=\"error-rate\",rollout=\"hello\","
+                              "verdict=\"fail\"} 2"));
+  EXPECT_THAT(text, HasSubstr("rollouts_analysis_last_failure_timestamp_seconds{metric=\"error-"
+                              "rate\",rollout=\"hello\",verdict=\"fail\"} 160"));
+  // Nothing is counted: the writer counted these when they happened.
+  EXPECT_TRUE(Lines(text, "rollouts_rollout_transitions_total").empty()) << text;
+  EXPECT_TRUE(Lines(text, "rollouts_rollbacks_total").empty()) << text;
+  EXPECT_TRUE(Lines(text, "rollouts_step_duration_seconds_count").empty()) << text;
+  EXPECT_THAT(text, HasSubstr("rollouts_flips_total{rollout=\"hello\"} 0"));
+  for (const std::string& line : Lines(text, "rollouts_gate_results_total")) {
+    EXPECT_THAT(line, ::testing::EndsWith("} 0"));
+  }
+}
+
+TEST(StatusMetricsTest, ASeededProcessShowsTheGaugesOfTheProcessThatWroteTheStatus) {
+  using reconcilers::Verdict;
+  RolloutStatus verifying = At(Phase::kVerifying, 150, "v2", "v2");
+  verifying.current_step->deadline = T(400);
+  verifying.analysis_runs.push_back({"postPromotion", "v2", "hello-green", T(150), {}, {}});
+  verifying.analysis_runs.back().measurements.push_back(
+      Measured("error-rate", 0.001, "< 0.01", Verdict::kSuccessful, 150));
+  RolloutStatus rolling = At(Phase::kRollingBack, 200, "v2", "v2");
+  rolling.rollback_reason = "AnalysisFailed";
+  const RolloutStatus degraded = RestingDegraded();
+  rolling.analysis_runs = degraded.analysis_runs;
+
+  ControllerMetrics writer;
+  RecordStatusChange(writer, "hello", RolloutStatus{}, verifying, Now(150));
+  RecordStatusChange(writer, "hello", verifying, rolling, Now(200));
+  RecordStatusChange(writer, "hello", rolling, degraded, Now(210));
+  ControllerMetrics restarted;
+  SeedStatusGauges(restarted, "hello", degraded, Now(9000));
+
+  const std::string written = SerializeMetrics(*writer.registry());
+  const std::string seeded = SerializeMetrics(*restarted.registry());
+  for (const char* gauge :
+       {"rollouts_rollout_phase", "rollouts_rollout_phase_entered_timestamp_seconds",
+        "rollouts_rollout_step_deadline_timestamp_seconds", "rollouts_rollout_degraded",
+        "rollouts_rollout_info", "rollouts_analysis_last_value", "rollouts_analysis_threshold",
+        "rollouts_analysis_failures", "rollouts_analysis_last_failure_timestamp_seconds"}) {
+    SCOPED_TRACE(gauge);
+    EXPECT_FALSE(Lines(written, gauge).empty());
+    EXPECT_EQ(Lines(seeded, gauge), Lines(written, gauge));
+  }
+  EXPECT_FALSE(Lines(written, "rollouts_rollbacks_total").empty());
+  EXPECT_TRUE(Lines(seeded, "rollouts_rollbacks_total").empty());
+}
+
+TEST(StatusMetricsTest, SeedingAtEveryObserveKeepsTheEnteredTimeAndTheNextWriteCountsFromIt) {
+  ControllerMetrics m;
+  const RolloutStatus degraded = RestingDegraded();
+  SeedStatusGauges(m, "hello", degraded, Now(5000));
+  SeedStatusGauges(m, "hello", degraded, Now(5010));
+  EXPECT_THAT(SerializeMetrics(*m.registry()),
+              HasSubstr("rollouts_rollout_phase_entered_timestamp_seconds{rollout=\"hello\"} 210"));
+
+  // `rolloutctl retry`: the leader writes the next phase; the transition is counted from
+  // the seeded phase, once.
+  RolloutStatus retried = At(Phase::kDeployingStandby, 6000, "v1", "v2");
+  RecordStatusChange(m, "hello", degraded, retried, Now(6000));
+  SeedStatusGauges(m, "hello", retried, Now(6001));
+  std::string text = SerializeMetrics(*m.registry());
+  EXPECT_EQ(Lines(text, "rollouts_rollout_transitions_total"),
+            std::vector<std::string>{"rollouts_rollout_transitions_total{from=\"Degraded\","
+                                     "rollout=\"hello\",to=\"DeployingStandby\"} 1"});
+  EXPECT_THAT(
+      text, HasSubstr("rollouts_rollout_phase_entered_timestamp_seconds{rollout=\"hello\"} 6000"));
+  EXPECT_THAT(text, Not(HasSubstr("rollouts_rollout_degraded{")));
+  // A seed after the write (the next observe) changes nothing.
+  EXPECT_THAT(text, HasSubstr("rollouts_rollout_phase{phase=\"DeployingStandby\","
+                              "rollout=\"hello\"} 1"));
+}
+
+TEST(StatusMetricsTest, AStatusWithoutStepTimeIsEnteredWhenSeenAndOneWithoutPhaseSetsNothing) {
+  ControllerMetrics m;
+  SeedStatusGauges(m, "hello", RolloutStatus{}, Now(100));
+  EXPECT_THAT(SerializeMetrics(*m.registry()), Not(HasSubstr("rollout=\"hello\"")));
+
+  RolloutStatus healthy;  // an old status document without currentStep
+  healthy.phase = Phase::kHealthy;
+  healthy.active_version = "v1";
+  SeedStatusGauges(m, "hello", healthy, Now(100));
+  const std::string text = SerializeMetrics(*m.registry());
+  EXPECT_THAT(text, HasSubstr("rollouts_rollout_phase{phase=\"Healthy\",rollout=\"hello\"} 1"));
+  EXPECT_THAT(text,
+              HasSubstr("rollouts_rollout_phase_entered_timestamp_seconds{rollout=\"hello\"} 100"));
+  EXPECT_THAT(text, Not(HasSubstr("rollouts_rollout_degraded{")));
 }
 
 }  // namespace
