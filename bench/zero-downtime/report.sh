@@ -47,7 +47,7 @@ jq -n --slurpfile meta "$dir/meta.json" --slurpfile probe "$dir/probe.jsonl" \
          set_to_first_new_ms: (if $first_new then $first_new - $r.t_set else null end),
          set_to_flip_ms: (if $t_promoting then $t_promoting - $r.t_set else null end),
          flip_to_converged_ms: (if $t_promoting and $t_converged then $t_converged - $t_promoting else null end),
-         other_versions_answering: ($win | map(select(.status != 0 and .version != $r.from and .version != $r.to)) | length),
+         other_versions_answering: ($win | map(select(.version != "" and .version != $r.from and .version != $r.to)) | length),
          new_before_set: ($samples | map(select(.t < $r.t_set and .version == $r.to)) | length)}
       + if $r.bad | not then
           ($old | last.t) as $last_old
