@@ -10,7 +10,7 @@
 # Usage: bench/controller/run.sh [BUILD_DIR] [COUNT] [WRITES]
 # Needs: cmake --build BUILD_DIR --target rolloutd rollout-sandbox hello rollout-controller-bench
 # Env: RESYNC (default 120s), OUT (result JSON, default bench/controller/result.json),
-#      KEEP_WORK=1 keeps the work dir (logs).
+#      KEEP_WORK=1 keeps the work dir (logs), ROLLOUTD_ENV="VAR=value ..." for rolloutd.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
@@ -66,17 +66,19 @@ metric_sum() {
 }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
-echo "# controller bench: $count Rollouts, $writes writes, resync ${resync_s}s" >&2
+echo "# controller bench: $count Rollouts, $writes writes, resync ${resync_s}s, rolloutd env: ${ROLLOUTD_ENV:-none}" >&2
 echo "# $(date -u +%FT%TZ), $(nproc) cores, load average $(loadavg)" >&2
 stack_start_sandbox
 sandbox_pid=$(cat "$work/sandbox.pid")
 # Like stack_start_rolloutd, but the port is also free of connected sockets (a port of
 # 33000-39999 can be the local end of an outgoing connection: the ephemeral range), and a
 # lost race for it is retried.
+read -r -a rolloutd_env <<<"${ROLLOUTD_ENV:-}"
 for attempt in 1 2 3 4 5; do
   port=$(stack_free_port)
   ss -Htan "sport = :$port" | grep -q . && continue
-  stack_spawn rolloutd "$build/controller/rolloutd" --consul-addr "$CONSUL_HTTP_ADDR" \
+  stack_spawn rolloutd env "${rolloutd_env[@]}" "$build/controller/rolloutd" \
+    --consul-addr "$CONSUL_HTTP_ADDR" \
     --nomad-addr "$NOMAD_ADDR" --metrics-addr "127.0.0.1:$port" --resync "${resync_s}s"
   ROLLOUTD_METRICS=127.0.0.1:$port
   stack_wait 10 curl -sf "http://$ROLLOUTD_METRICS/healthz" && break
