@@ -17,6 +17,9 @@ constexpr std::string_view kStandbyReady = "StandbyReady";
 constexpr std::string_view kInvalidSpec = "InvalidSpec";
 constexpr std::string_view kDegraded = "Degraded";
 constexpr std::string_view kDrained = "Drained";
+// Drained reasons while a roll back moves traffic off a version that was declared active.
+constexpr std::string_view kFlippingBack = "FlippingBack";
+constexpr std::string_view kFlippedBack = "FlippedBack";
 
 bool HasTag(const std::vector<std::string>& tags, std::string_view tag) {
   return std::find(tags.begin(), tags.end(), tag) != tags.end();
@@ -350,6 +353,10 @@ void FinishRollback(const Ctx& c, RolloutStatus& n, bool failed_group_stopped,
   n.converged_at.reset();
   n.pause.reset();
   RemoveCondition(n, kStandbyReady);
+  if (failed_group_stopped) {
+    SetCondition(n, Str(kDrained), "True", "ScaledDown", c.Other(n.active_group) + " stopped",
+                 c.now);
+  }
   std::string message = n.rollback_message + (note.empty() ? "" : "; " + note);
   if (c.spec.version == n.active_version) {
     EnterStep(c, n, Phase::kHealthy, std::nullopt);
@@ -1119,6 +1126,10 @@ Action OnRollingBack(const Ctx& c) {
     n.active_group = stable;
     n.active_version = st.stable_version;
     AddEvent(n, c.now, "Normal", "DeclaredActive", st.stable_version + " declared active again");
+    // The failed version was declared active, so it may have served: it must not be
+    // stopped the moment the routers report the flip back (see below).
+    SetCondition(n, Str(kDrained), "False", Str(kFlippingBack),
+                 failed + " (" + st.target_version + ") may still receive traffic", c.now);
     return c.Write(std::move(n), "declare stable version active");
   }
   FlipEdit back = c.Flip(stable);
@@ -1139,6 +1150,30 @@ Action OnRollingBack(const Ctx& c) {
     return c.Wait(c.s.settings.poll_interval, "waiting for roll back: " + conv.detail);
   }
   if (c.Count(failed) > 0) {
+    // A router reports a flip once nginx has been told to reload, but nginx's old workers
+    // may still accept a few connections for the failed group; stopping it at once turned
+    // those into 502s (bench/zero-downtime). A failed version that served therefore gets
+    // the same scaleDownDelay after the flip back as an old version after a flip.
+    const StatusCondition* drained = FindCondition(st, kDrained);
+    if (drained != nullptr && drained->reason == kFlippingBack) {
+      RolloutStatus n = c.Base();
+      SetCondition(n, Str(kDrained), "True", Str(kFlippedBack),
+                   "traffic left " + failed + ": " + conv.detail, c.now);
+      // The step now waits scaleDownDelay on purpose: move its deadline (RolloutStuck
+      // follows it) to cover the wait and the stop.
+      if (n.current_step) {
+        n.current_step->deadline =
+            Later(c.now, c.spec.blue_green.scale_down_delay + c.s.settings.router_timeout);
+      }
+      return c.Write(std::move(n), "flip back converged");
+    }
+    if (drained != nullptr && drained->reason == kFlippedBack) {
+      Duration remaining =
+          Clamp(Later(drained->last_transition_time, c.spec.blue_green.scale_down_delay) - c.now);
+      if (remaining > Duration(0)) {
+        return c.Wait(remaining, "scaleDownDelay before stopping " + failed);
+      }
+    }
     return c.Register(ScaleDownEdit{failed}, "stop " + failed + " (" + st.target_version + ")");
   }
   RolloutStatus n = c.Base();

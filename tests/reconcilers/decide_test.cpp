@@ -1225,11 +1225,18 @@ std::vector<Case> Cases() {
     ExpectPhase(a, Phase::kRollingBack);
     EXPECT_EQ(Written(a).active_version, "v1");
     EXPECT_EQ(Written(a).active_group, kBlue);
+    // The failed version was active: say it may still receive traffic.
+    const StatusCondition* drained = FindCondition(Written(a), "Drained");
+    ASSERT_NE(drained, nullptr);
+    EXPECT_EQ(drained->status, "False");
+    EXPECT_EQ(drained->reason, "FlippingBack");
   });
   auto declared_back = [rolling_back_after_flip] {
     Snapshot s = rolling_back_after_flip();
     s.status.active_group = kBlue;
     s.status.active_version = "v1";
+    SetCondition(s.status, "Drained", "False", "FlippingBack", "green may still receive traffic",
+                 T0 - seconds(5));
     return s;
   };
   add("RollingBackFlipsBack", declared_back,
@@ -1249,15 +1256,39 @@ std::vector<Case> Cases() {
     SetRouters(s, "v1");
     return s;
   };
+  add("RollingBackRecordsWhenTrafficLeftTheFailedVersion", converged_back, [](const Action& a) {
+    ExpectPhase(a, Phase::kRollingBack);
+    const StatusCondition* drained = FindCondition(Written(a), "Drained");
+    ASSERT_NE(drained, nullptr);
+    EXPECT_EQ(drained->status, "True");
+    EXPECT_EQ(drained->reason, "FlippedBack");
+    EXPECT_EQ(drained->last_transition_time, T0);
+    // The step deadline covers the wait that follows.
+    ASSERT_TRUE(Written(a).current_step && Written(a).current_step->deadline);
+    EXPECT_GT(*Written(a).current_step->deadline, T0 + seconds(30));
+  });
+  // Traffic left the failed version `ago` before now.
+  auto traffic_left = [converged_back](Duration ago) {
+    return [converged_back, ago] {
+      Snapshot s = converged_back();
+      SetCondition(s.status, "Drained", "True", "FlippedBack", "traffic left green", T0 - ago);
+      return s;
+    };
+  };
+  add("RollingBackKeepsFailedGroupForScaleDownDelay", traffic_left(seconds(10)),
+      [](const Action& a) {
+        // Routers reported the flip back, but nginx's old workers may still hold it.
+        EXPECT_EQ(As<NoOp>(a).requeue_after, Duration(seconds(20)));
+      });
   add(
       "RollingBackDoesNotWaitForEveryOldInstance",
-      [converged_back] {
-        Snapshot s = converged_back();
+      [traffic_left] {
+        Snapshot s = traffic_left(seconds(31))();
         s.instances[0].ready = false;
         return s;
       },
       [](const Action& a) { EXPECT_EQ(ExpectRegister<ScaleDownEdit>(a, 40).group, kGreen); });
-  add("RollingBackStopsFailedGroup", converged_back,
+  add("RollingBackStopsFailedGroupAfterScaleDownDelay", traffic_left(seconds(30)),
       [](const Action& a) { EXPECT_EQ(ExpectRegister<ScaleDownEdit>(a, 40).group, kGreen); });
   add(
       "RollingBackDoneIsDegraded",
@@ -1273,6 +1304,7 @@ std::vector<Case> Cases() {
         EXPECT_EQ(st.active_version, "v1");
         EXPECT_EQ(FindCondition(st, "Degraded")->status, "True");
         EXPECT_EQ(FindCondition(st, "Degraded")->reason, "AnalysisFailed");
+        EXPECT_EQ(FindCondition(st, "Drained")->reason, "ScaledDown");
         EXPECT_EQ(st.history.back().outcome, "RolledBack");
         EXPECT_EQ(st.target_version, "v2");
       });
@@ -1315,8 +1347,8 @@ std::vector<Case> Cases() {
       });
   add(
       "RollingBackFinishesEvenIfSpecChanges",
-      [converged_back] {
-        Snapshot s = converged_back();
+      [traffic_left] {
+        Snapshot s = traffic_left(seconds(31))();
         s.spec->spec.version = "v3";
         return s;
       },

@@ -303,12 +303,12 @@ class FakeWorld {
         violations_.push_back("scaled down " + group + " while Consul tags it active");
       }
     }
-    if (version == initial_version_) {
-      auto served = last_served_.find(version);
-      if (served != last_served_.end() &&
-          now_ - served->second < rollout_.spec.blue_green.scale_down_delay) {
-        violations_.push_back("old version " + version + " scaled down before scaleDownDelay");
-      }
+    // Any version that served, the old one after a flip as much as a failed one after a
+    // flip back: routers may still finish requests to it for a while after they report.
+    auto served = last_served_.find(version);
+    if (served != last_served_.end() &&
+        now_ - served->second < rollout_.spec.blue_green.scale_down_delay) {
+      violations_.push_back("version " + version + " scaled down before scaleDownDelay");
     }
   }
 
