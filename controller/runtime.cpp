@@ -79,6 +79,10 @@ void ControllerRuntime::EnqueueAll() {
   for (const auto& name : KnownRollouts()) queue_.Add(name);
 }
 
+void ControllerRuntime::ResyncAll() {
+  for (const auto& name : KnownRollouts()) queue_.AddBackground(name);
+}
+
 std::set<std::string> ControllerRuntime::KnownRollouts() const {
   std::lock_guard lock(mu_);
   return known_;
@@ -166,7 +170,7 @@ void ControllerRuntime::FollowProgress(const std::string& name, ReconcileResult&
 }
 
 void ControllerRuntime::ResyncLoop() {
-  while (stop_->SleepFor(options_.resync)) EnqueueAll();
+  while (stop_->SleepFor(options_.resync)) ResyncAll();
 }
 
 void ControllerRuntime::WorkerLoop() {

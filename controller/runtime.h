@@ -87,8 +87,11 @@ class ControllerRuntime {
   // joins every thread. Returns true when nothing was cut short.
   bool Stop(std::chrono::milliseconds drain_timeout);
 
-  // Enqueues every known Rollout (resync; called when leadership is gained).
+  // Enqueues every known Rollout (called when leadership is gained).
   void EnqueueAll();
+  // The periodic resync: every known Rollout in the queue's background lane, so that
+  // watch events and control requests are not held behind it.
+  void ResyncAll();
   void Enqueue(const std::string& name) { queue_.Add(name); }
   // Stops the progress watches (call when leadership is lost; they restart with the
   // reconciles of the next leader term).

@@ -82,7 +82,27 @@ void WorkQueue::Add(const std::string& key) {
   AddLocked(key, clock_.Now());
 }
 
+void WorkQueue::AddBackground(const std::string& key) {
+  std::lock_guard lock(mu_);
+  if (shutting_down_ || dirty_.contains(key)) return;
+  dirty_.insert(key);
+  metrics_->Added();
+  if (processing_.contains(key)) return;  // Done() re-queues it
+  background_.push_back(key);
+  in_background_.insert(key);
+  queued_at_[key] = clock_.Now();
+  ReportDepthLocked();
+  cv_.notify_all();
+}
+
 void WorkQueue::AddLocked(const std::string& key, Clock::TimePoint now) {
+  if (in_background_.erase(key) > 0) {
+    // Queued by a resync: move it forward, keeping the time it has waited.
+    background_.erase(std::find(background_.begin(), background_.end(), key));
+    queue_.push_back(key);
+    cv_.notify_all();
+    return;
+  }
   if (dirty_.contains(key)) return;  // already queued, or re-queued after Done
   dirty_.insert(key);
   metrics_->Added();
@@ -147,9 +167,11 @@ std::optional<std::string> WorkQueue::Get() {
     if (shutting_down_) return std::nullopt;
     Clock::TimePoint now = clock_.Now();
     PromoteReadyLocked(now);
-    if (!queue_.empty()) {
-      std::string key = std::move(queue_.front());
-      queue_.pop_front();
+    if (!queue_.empty() || !background_.empty()) {
+      auto& lane = queue_.empty() ? background_ : queue_;
+      std::string key = std::move(lane.front());
+      lane.pop_front();
+      in_background_.erase(key);
       dirty_.erase(key);
       processing_.insert(key);
       auto queued = queued_at_.find(key);
@@ -194,6 +216,8 @@ void WorkQueue::ShutDown() {
   std::lock_guard lock(mu_);
   shutting_down_ = true;
   queue_.clear();
+  background_.clear();
+  in_background_.clear();
   queued_at_.clear();
   // Keys in flight stay in processing_ until Done; nothing is re-queued after this.
   dirty_.clear();
@@ -222,7 +246,7 @@ bool WorkQueue::ShuttingDown() const {
 
 size_t WorkQueue::Len() const {
   std::lock_guard lock(mu_);
-  return queue_.size();
+  return queue_.size() + background_.size();
 }
 
 size_t WorkQueue::NumWaiting() const {
@@ -236,7 +260,7 @@ size_t WorkQueue::NumProcessing() const {
 }
 
 void WorkQueue::ReportDepthLocked() {
-  metrics_->SetDepth(static_cast<int64_t>(queue_.size()));
+  metrics_->SetDepth(static_cast<int64_t>(queue_.size() + background_.size()));
 }
 
 }  // namespace rollouts::controller

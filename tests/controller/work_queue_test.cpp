@@ -54,6 +54,68 @@ TEST(WorkQueueTest, AddingAQueuedKeyIsANoOp) {
   EXPECT_EQ(sink.depth_.load(), 0);
 }
 
+TEST(WorkQueueTest, BackgroundKeysWaitBehindOrdinaryOnes) {
+  FakeClock clock;
+  RecordingSink sink;
+  WorkQueue queue(NoJitterOptions(), &clock, &sink);
+  // A resync queued three keys, then a spec change arrived for another one.
+  queue.AddBackground("r1");
+  queue.AddBackground("r2");
+  queue.AddBackground("r3");
+  queue.Add("changed");
+  EXPECT_EQ(queue.Len(), 4u);
+  EXPECT_EQ(sink.depth_.load(), 4);
+  EXPECT_EQ(queue.Get(), "changed");
+  EXPECT_EQ(queue.Get(), "r1");
+  EXPECT_EQ(queue.Get(), "r2");
+  EXPECT_EQ(queue.Get(), "r3");
+  EXPECT_EQ(queue.Len(), 0u);
+}
+
+TEST(WorkQueueTest, OrdinaryAddMovesABackgroundKeyForwardOnce) {
+  FakeClock clock;
+  RecordingSink sink;
+  WorkQueue queue(NoJitterOptions(), &clock, &sink);
+  queue.AddBackground("r1");
+  queue.AddBackground("r2");
+  queue.AddBackground("r3");
+  queue.Add("r3");            // a watch saw r3 change
+  queue.AddBackground("r3");  // and the resync does not push it back
+  EXPECT_EQ(queue.Len(), 3u);
+  EXPECT_EQ(sink.adds_.load(), 3);
+  EXPECT_EQ(queue.Get(), "r3");
+  EXPECT_EQ(queue.Get(), "r1");
+  EXPECT_EQ(queue.Get(), "r2");
+  EXPECT_EQ(queue.Len(), 0u);
+  // Handed out once each: nothing left over in either lane.
+  queue.Done("r1");
+  queue.Done("r2");
+  queue.Done("r3");
+  EXPECT_EQ(queue.Len(), 0u);
+}
+
+TEST(WorkQueueTest, BackgroundAddWhileProcessingIsRequeuedAfterDone) {
+  FakeClock clock;
+  WorkQueue queue(NoJitterOptions(), &clock);
+  queue.Add("a");
+  ASSERT_EQ(queue.Get(), "a");
+  queue.AddBackground("a");
+  EXPECT_EQ(queue.Len(), 0u);
+  queue.Done("a");
+  EXPECT_EQ(queue.Get(), "a");
+}
+
+TEST(WorkQueueTest, ShutDownDropsBackgroundKeys) {
+  FakeClock clock;
+  WorkQueue queue(NoJitterOptions(), &clock);
+  queue.AddBackground("a");
+  queue.ShutDown();
+  EXPECT_EQ(queue.Len(), 0u);
+  EXPECT_EQ(queue.Get(), std::nullopt);
+  queue.AddBackground("b");
+  EXPECT_EQ(queue.Len(), 0u);
+}
+
 TEST(WorkQueueTest, KeyAddedWhileProcessingIsRequeuedOnceAfterDone) {
   FakeClock clock;
   WorkQueue queue(NoJitterOptions(), &clock);
