@@ -3,10 +3,12 @@
 // Rollout reconciler and the /metrics /healthz /readyz port. SIGTERM/SIGINT: stop taking
 // work, let the reconcile in flight finish its step, release the leader lock, exit.
 #include <glog/logging.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -210,6 +212,12 @@ int Run(const ControllerConfig& config) {
 }  // namespace rollouts::controller
 
 int main(int argc, char** argv) {
+  // glibc gives each thread that allocates its own arena (up to 8 per core), and most of
+  // rolloutd's threads are HTTP pool threads that parse responses: after one resync of
+  // 1,000 Rollouts the freed memory stayed in ~15 arenas, RSS 140 MB for ~11 MB in use
+  // (bench/controller). Two arenas bound how much freed memory can stay behind; the work
+  // is I/O bound, so sharing arenas costs little. MALLOC_ARENA_MAX, when set, wins.
+  if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
   std::vector<std::string> args(argv, argv + argc);
   rollouts::controller::ConfigParseResult parsed =
       rollouts::controller::ParseConfig(args, rollouts::clients::ProcessEnv());
