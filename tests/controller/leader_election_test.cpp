@@ -7,6 +7,7 @@
 #include <mutex>
 #include <thread>
 
+#include "tests/controller/eventually.h"
 #include "tests/controller/fake_clock.h"
 #include "tests/controller/mock_consul_client.h"
 
@@ -46,15 +47,7 @@ clients::ApiError Err(clients::ApiErrorKind kind) {
   return e;
 }
 
-// Polls a condition in real time (the elector runs on its own thread); bounded.
-template <typename F>
-bool Eventually(F f) {
-  for (int i = 0; i < 5000; ++i) {
-    if (f()) return true;
-    std::this_thread::sleep_for(milliseconds(1));
-  }
-  return f();
-}
+using testing::Eventually;
 
 class LeaderElectionTest : public ::testing::Test {
  protected:

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "controller/runtime.h"
+#include "tests/controller/eventually.h"
 #include "tests/controller/mock_consul_client.h"
 #include "tests/controller/mock_nomad_client.h"
 
@@ -24,14 +25,7 @@ using testing::MockNomadClient;
 using ::testing::NiceMock;
 using ::testing::Not;
 
-template <typename F>
-bool Eventually(F f) {
-  for (int i = 0; i < 5000; ++i) {
-    if (f()) return true;
-    std::this_thread::sleep_for(milliseconds(1));
-  }
-  return f();
-}
+using testing::Eventually;
 
 // Serves blocking queries per key (a job, a service, a KV prefix) like the agents do: an
 // index that moves on every change, a query with an older index answers at once, one with

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "controller/runtime.h"
+#include "tests/controller/eventually.h"
 #include "tests/controller/mock_consul_client.h"
 #include "tests/controller/mock_nomad_client.h"
 
@@ -24,14 +25,7 @@ using ::testing::NiceMock;
 using ::testing::Not;
 using ::testing::Return;
 
-template <typename F>
-bool Eventually(F f) {
-  for (int i = 0; i < 5000; ++i) {
-    if (f()) return true;
-    std::this_thread::sleep_for(milliseconds(1));
-  }
-  return f();
-}
+using testing::Eventually;
 
 constexpr const char* kSpec = R"({
   "apiVersion": "rollouts.nomad.io/v1", "kind": "Rollout",

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "tests/controller/eventually.h"
 #include "tests/controller/mock_consul_client.h"
 
 namespace rollouts::controller {
@@ -20,14 +21,7 @@ using ::testing::Invoke;
 using testing::MockConsulClient;
 using ::testing::NiceMock;
 
-template <typename F>
-bool Eventually(F f) {
-  for (int i = 0; i < 5000; ++i) {
-    if (f()) return true;
-    std::this_thread::sleep_for(milliseconds(1));
-  }
-  return f();
-}
+using testing::Eventually;
 
 consul::KvPair Kv(const std::string& key, uint64_t modify_index) {
   consul::KvPair kv;
