@@ -156,6 +156,7 @@ void ParallelFor(int n, int parallel, Fn fn) {
   std::vector<std::thread> threads;
   std::mutex mu;
   std::exception_ptr failure;
+  threads.reserve(static_cast<size_t>(parallel));
   for (int t = 0; t < parallel; ++t) {
     threads.emplace_back([&] {
       for (int i = next++; i < n; i = next++) {
@@ -414,6 +415,7 @@ int main(int argc, char** argv) {
   a.consul = rollouts::http::MakeClient({consul_addr, {}});
   a.nomad = rollouts::http::MakeClient({nomad_addr, {}});
   std::vector<std::string> names;
+  names.reserve(static_cast<size_t>(count));
   for (int i = 0; i < count; ++i) names.push_back(Name(i));
 
   try {
@@ -460,6 +462,7 @@ int main(int argc, char** argv) {
       throw std::runtime_error("--stride too large: the writes would repeat a Rollout");
     }
     std::vector<std::string> targets;
+    targets.reserve(static_cast<size_t>(writes));
     for (int i = 0; i < writes; ++i) targets.push_back(Name(i * stride));
     if (*latency) {
       std::vector<Sample> samples;
