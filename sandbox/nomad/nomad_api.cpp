@@ -404,8 +404,9 @@ http::Response NomadState::PlanJob(const http::ServerRequest& request, const std
     int64_t ignore = 0, place = 0, stop = 0, in_place = 0, destructive = 0;
     std::vector<const Allocation*> outdated;
     int64_t live = 0;
-    for (const auto& [alloc_id, alloc] : allocs_) {
-      if (alloc.job_id != id || alloc.group != name || !alloc.Live()) continue;
+    for (const Allocation* alloc_ptr : AllocsOf(id)) {
+      const Allocation& alloc = *alloc_ptr;
+      if (alloc.group != name || !alloc.Live()) continue;
       live++;
       const json* old_group = nullptr;
       for (const json& g : (*alloc.job)["TaskGroups"]) {
@@ -545,6 +546,7 @@ http::Response NomadState::ScaleJob(const http::ServerRequest& request, const st
         if (g["Name"] == group_name) g["Count"] = *count;
       }
       job_it->second.current_ptr = std::make_shared<const json>(job_it->second.current);
+      MarkDirty(id);
       Reconcile(id, "");
     }
     return TextResponse(400, "job scaling blocked due to active deployment");
@@ -600,6 +602,7 @@ http::Response NomadState::DeregisterJob(const std::string& id, bool purge) {
   if (purge) {
     jobs_.erase(id);
     Bump(Table::kJobs, index);
+    MarkDirty(id);
   }
   Reconcile(id, eval);
   return WriteResponse({{"EvalID", eval},
@@ -617,10 +620,9 @@ http::Response NomadState::DeregisterJob(const std::string& id, bool purge) {
 
 std::string NomadState::JobStatus(const std::string& id) const {
   bool any = false;
-  for (const auto& [alloc_id, alloc] : allocs_) {
-    if (alloc.job_id != id) continue;
+  for (const Allocation* alloc : AllocsOf(id)) {
     any = true;
-    if (!alloc.Terminal()) return "running";
+    if (!alloc->Terminal()) return "running";
   }
   auto it = jobs_.find(id);
   if (it != jobs_.end() && it->second.current["Stop"].get<bool>()) return "dead";
@@ -658,8 +660,9 @@ json NomadState::SummaryOf(const std::string& id) const {
     if (!driver_ok && !job["Stop"].get<bool>()) counts["Queued"] = group["Count"];
     summary[group["Name"].get<std::string>()] = counts;
   }
-  for (const auto& [alloc_id, alloc] : allocs_) {
-    if (alloc.job_id != id || alloc.create_index < job["CreateIndex"].get<uint64_t>()) continue;
+  for (const Allocation* alloc_ptr : AllocsOf(id)) {
+    const Allocation& alloc = *alloc_ptr;
+    if (alloc.create_index < job["CreateIndex"].get<uint64_t>()) continue;
     if (!summary.contains(alloc.group)) summary[alloc.group] = zero();
     json& counts = summary[alloc.group];
     if (alloc.client_status == "running") counts["Running"] = counts["Running"].get<int>() + 1;
@@ -744,8 +747,9 @@ ReadReply NomadState::JobScaleStatus(const std::string& id) {
   for (const json& group : job["TaskGroups"]) {
     const std::string name = group["Name"];
     int64_t placed = 0, running = 0, healthy = 0, unhealthy = 0;
-    for (const auto& [alloc_id, alloc] : allocs_) {
-      if (alloc.job_id != id || alloc.group != name || !alloc.Live()) continue;
+    for (const Allocation* alloc_ptr : AllocsOf(id)) {
+      const Allocation& alloc = *alloc_ptr;
+      if (alloc.group != name || !alloc.Live()) continue;
       placed++;
       if (alloc.client_status == "running") running++;
       if (alloc.deployment_status.is_object()) {
@@ -778,9 +782,7 @@ ReadReply NomadState::JobScaleStatus(const std::string& id) {
 ReadReply NomadState::JobAllocations(const std::string& id) {
   ReadReply r;
   r.body = json::array();
-  for (const auto& [alloc_id, alloc] : allocs_) {
-    if (alloc.job_id == id) r.body.push_back(RenderAllocationStub(alloc));
-  }
+  for (const Allocation* alloc : AllocsOf(id)) r.body.push_back(RenderAllocationStub(*alloc));
   r.index = table_index_[Table::kAllocs];
   return r;
 }
@@ -798,8 +800,9 @@ ReadReply NomadState::JobEvaluations(const std::string& id) {
 ReadReply NomadState::JobDeployments(const std::string& id) {
   ReadReply r;
   r.body = json::array();
-  for (const auto& [deployment_id, d] : deployments_) {
-    if (d.job_id == id) r.body.push_back(RenderDeployment(d));
+  auto by_job = deployments_by_job_.find(id);
+  if (by_job != deployments_by_job_.end()) {
+    for (const auto& [deployment_id, d] : by_job->second) r.body.push_back(RenderDeployment(*d));
   }
   r.index = table_index_[Table::kDeployments];
   return r;

@@ -109,6 +109,38 @@ void NomadState::TouchAlloc(Allocation& alloc, uint64_t index) {
   alloc.modify_index = index;
   alloc.modify_time = SystemClock::now();
   Bump(Table::kAllocs, index);
+  MarkDirty(alloc.job_id);
+}
+
+void NomadState::MarkDirty(const std::string& job_id) {
+  dirty_jobs_.insert(job_id);
+}
+
+std::vector<Allocation*> NomadState::AllocsOf(const std::string& job_id) {
+  std::vector<Allocation*> out;
+  auto it = allocs_by_job_.find(job_id);
+  if (it == allocs_by_job_.end()) return out;
+  out.reserve(it->second.size());
+  for (const auto& [id, alloc] : it->second) out.push_back(alloc);
+  return out;
+}
+
+std::vector<const Allocation*> NomadState::AllocsOf(const std::string& job_id) const {
+  std::vector<const Allocation*> out;
+  auto it = allocs_by_job_.find(job_id);
+  if (it == allocs_by_job_.end()) return out;
+  out.reserve(it->second.size());
+  for (const auto& [id, alloc] : it->second) out.push_back(alloc);
+  return out;
+}
+
+std::vector<Deployment*> NomadState::DeploymentsOf(const std::string& job_id) {
+  std::vector<Deployment*> out;
+  auto it = deployments_by_job_.find(job_id);
+  if (it == deployments_by_job_.end()) return out;
+  out.reserve(it->second.size());
+  for (const auto& [id, d] : it->second) out.push_back(d);
+  return out;
 }
 
 std::string NomadState::CreateEvaluation(const std::string& job_id, const std::string& triggered_by,
@@ -158,25 +190,27 @@ uint64_t NomadState::StoreJobVersion(json job, uint64_t index) {
   record.current = job;
   record.current_ptr = std::make_shared<const json>(job);
   Bump(Table::kJobs, index);
+  MarkDirty(id);
   return index;
 }
 
 Deployment* NomadState::LatestDeployment(const std::string& job_id) {
   Deployment* latest = nullptr;
-  for (auto& [id, d] : deployments_) {
-    if (d.job_id == job_id && (!latest || d.create_index > latest->create_index)) latest = &d;
+  for (Deployment* d : DeploymentsOf(job_id)) {
+    if (!latest || d->create_index > latest->create_index) latest = d;
   }
   return latest;
 }
 
 void NomadState::CancelActiveDeployments(const std::string& job_id, const std::string& description,
                                          uint64_t index) {
-  for (auto& [id, d] : deployments_) {
-    if (d.job_id == job_id && d.Active()) {
-      d.status = "cancelled";
-      d.status_description = description;
-      d.modify_index = index;
+  for (Deployment* d : DeploymentsOf(job_id)) {
+    if (d->Active()) {
+      d->status = "cancelled";
+      d->status_description = description;
+      d->modify_index = index;
       Bump(Table::kDeployments, index);
+      MarkDirty(job_id);
     }
   }
 }
@@ -203,8 +237,10 @@ void NomadState::StartDeployment(const std::string& job_id, uint64_t index) {
     d.groups[group["Name"]] = g;
   }
   if (d.groups.empty()) return;
-  deployments_[d.id] = d;
+  Deployment& stored = deployments_[d.id] = d;
+  deployments_by_job_[job_id][stored.id] = &stored;
   Bump(Table::kDeployments, index);
+  MarkDirty(job_id);
 }
 
 int NomadState::PickPort() {
@@ -257,7 +293,9 @@ Allocation& NomadState::PlaceAllocation(const json& job, const std::string& grou
   }
   TouchAlloc(alloc, raft_index);
   const std::string id = alloc.id;
-  return allocs_[id] = std::move(alloc);
+  Allocation& stored = allocs_[id] = std::move(alloc);
+  allocs_by_job_[stored.job_id][id] = &stored;
+  return stored;
 }
 
 void NomadState::UpdateInPlace(Allocation& alloc, std::shared_ptr<const json> job,
@@ -538,15 +576,15 @@ void NomadState::Tick(Replies& replies) {
   RunDueActions(now);
   UpdateHealth(now);
   UpdateDeployments(now);
+  // Only jobs whose record, deployments or allocations changed since their last pass (see
+  // dirty_jobs_); what a pass makes change marks the job again for the next tick.
   std::set<std::string> job_ids;
-  for (const auto& [id, record] : jobs_) job_ids.insert(id);
-  for (const auto& [id, alloc] : allocs_) {
-    if (alloc.Live()) job_ids.insert(alloc.job_id);
-  }
+  job_ids.swap(dirty_jobs_);
   for (const std::string& id : job_ids) {
     try {
       Reconcile(id, "");
     } catch (const std::exception& e) {
+      MarkDirty(id);  // retried next tick, as before
       // E.g. the dynamic port range is exhausted: keep serving, retry next tick, and say
       // so once rather than every tick.
       const std::string message = "nomad sandbox: cannot schedule job " + id + ": " + e.what();
@@ -783,14 +821,15 @@ void NomadState::UpdateDeployments(SteadyClock::time_point /*now*/) {
     if (!d.Active()) continue;
     std::map<std::string, DeploymentGroupState> counted = d.groups;
     for (auto& [name, g] : counted) g.placed = g.healthy = g.unhealthy = 0;
-    for (const auto& [alloc_id, alloc] : allocs_) {
-      if (alloc.deployment_id != d.id) continue;
-      auto g = counted.find(alloc.group);
+    // A deployment's allocations are its job's (Reconcile gives them the job's latest).
+    for (const Allocation* alloc : AllocsOf(d.job_id)) {
+      if (alloc->deployment_id != d.id) continue;
+      auto g = counted.find(alloc->group);
       if (g == counted.end()) continue;
       g->second.placed++;
-      if (alloc.deployment_status.is_object()) {
-        (alloc.deployment_status["Healthy"].get<bool>() ? g->second.healthy
-                                                        : g->second.unhealthy)++;
+      if (alloc->deployment_status.is_object()) {
+        (alloc->deployment_status["Healthy"].get<bool>() ? g->second.healthy
+                                                         : g->second.unhealthy)++;
       }
     }
     bool changed = false;
@@ -830,6 +869,7 @@ void NomadState::UpdateDeployments(SteadyClock::time_point /*now*/) {
     const uint64_t index = NextIndex();
     d.modify_index = index;
     Bump(Table::kDeployments, index);
+    MarkDirty(d.job_id);
     if (d.status == "successful") {
       auto job = jobs_.find(d.job_id);
       if (job != jobs_.end()) {
@@ -861,11 +901,10 @@ void NomadState::Reconcile(const std::string& job_id, const std::string& registe
     return eval_id;
   };
   auto job_it = jobs_.find(job_id);
+  const std::vector<Allocation*> job_allocs = AllocsOf(job_id);
   if (job_it == jobs_.end() || job_it->second.current["Stop"].get<bool>()) {
-    for (auto& [id, alloc] : allocs_) {
-      if (alloc.job_id == job_id && alloc.Live()) {
-        StopAllocation(alloc, "alloc not needed due to job update", index());
-      }
+    for (Allocation* alloc : job_allocs) {
+      if (alloc->Live()) StopAllocation(*alloc, "alloc not needed due to job update", index());
     }
     return;
   }
@@ -880,9 +919,9 @@ void NomadState::Reconcile(const std::string& job_id, const std::string& registe
   std::set<std::string> placed_groups;
   std::map<std::string, int64_t> queued;
 
-  for (auto& [id, alloc] : allocs_) {
-    if (alloc.job_id == job_id && alloc.Live() && !FindGroup(job, alloc.group)) {
-      StopAllocation(alloc, "alloc not needed due to job update", index());
+  for (Allocation* alloc : job_allocs) {
+    if (alloc->Live() && !FindGroup(job, alloc->group)) {
+      StopAllocation(*alloc, "alloc not needed due to job update", index());
     }
   }
   for (const json& group : job["TaskGroups"]) {
@@ -892,8 +931,8 @@ void NomadState::Reconcile(const std::string& job_id, const std::string& registe
     for (const json& task : group["Tasks"])
       driver_ok = driver_ok && IsSupportedDriver(task["Driver"]);
     std::vector<Allocation*> live;
-    for (auto& [id, alloc] : allocs_) {
-      if (alloc.job_id == job_id && alloc.group == name && alloc.Live()) live.push_back(&alloc);
+    for (Allocation* alloc : AllocsOf(job_id)) {
+      if (alloc->group == name && alloc->Live()) live.push_back(alloc);
     }
     std::sort(live.begin(), live.end(),
               [](const Allocation* a, const Allocation* b) { return a->index < b->index; });

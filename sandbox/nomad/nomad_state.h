@@ -81,6 +81,14 @@ class NomadState {
   uint64_t StoreJobVersion(nlohmann::json job, uint64_t index);
   void StartDeployment(const std::string& job_id, uint64_t index);
   Deployment* LatestDeployment(const std::string& job_id);
+  // The job's allocations / deployments in ID order (the order of allocs_ / deployments_),
+  // through the per-job indexes instead of a scan of the whole table.
+  std::vector<Allocation*> AllocsOf(const std::string& job_id);
+  std::vector<const Allocation*> AllocsOf(const std::string& job_id) const;
+  std::vector<Deployment*> DeploymentsOf(const std::string& job_id);
+  // The job needs a reconcile pass at the next tick (its record, one of its allocations or
+  // one of its deployments changed).
+  void MarkDirty(const std::string& job_id);
   void CancelActiveDeployments(const std::string& job_id, const std::string& description,
                                uint64_t index);
   void Reconcile(const std::string& job_id, const std::string& eval_id);
@@ -125,7 +133,17 @@ class NomadState {
   std::map<std::string, nlohmann::json> evals_;  // by ID, rendered
   std::map<std::string, Allocation> allocs_;     // by ID (Nomad lists in ID order)
   std::map<std::string, Deployment> deployments_;
-  std::set<std::string> dirty_jobs_;  // need a reconcile pass
+  // Per-job indexes of allocs_ and deployments_ (the sandbox has one namespace, so the job
+  // ID is the key). Neither table ever erases a record (no GC; a purge keeps the job's
+  // allocations and deployments, as Nomad does until GC), so the pointers stay valid; an
+  // erase must remove the entry here too.
+  std::map<std::string, std::map<std::string, Allocation*>> allocs_by_job_;
+  std::map<std::string, std::map<std::string, Deployment*>> deployments_by_job_;
+  // Jobs that need a reconcile pass at the next tick. Reconcile reads only the job record,
+  // the job's latest deployment and its allocations, and every change to those marks the
+  // job (TouchAlloc, deployment and job writes), so a job that is not marked would be a
+  // no-op pass: the tick skips it. A pass that throws (e.g. no free port) stays marked.
+  std::set<std::string> dirty_jobs_;
   std::vector<std::pair<SteadyClock::time_point, std::function<void()>>> actions_;
   std::vector<Waiter> waiters_;
   std::set<int> used_ports_;

@@ -1,4 +1,6 @@
 // Bad input gets the agent's status codes and plain-text errors, never a crash.
+#include <algorithm>
+
 #include "tests/sandbox_nomad/nomad_test_env.h"
 
 namespace rollouts::sandbox::testing {
@@ -117,6 +119,76 @@ TEST(NomadRobustness, RejectedScaleBugIsReproducedOnlyOnRequest) {
     }
     return live == 1;
   }));
+}
+
+// The per-job indexes of allocations and deployments agree with the full tables after a
+// purge and a re-register under the same ID: the purged job's allocations and deployment
+// stay listed under its ID (nothing is garbage-collected), the new ones join them, the
+// summary counts only the new job's, and a neighbour's never show up.
+TEST(NomadRobustness, PerJobListsMatchTheTablesAfterPurgeAndReRegister) {
+  NomadTestEnv env;
+  auto job = [](const std::string& id, int count) {
+    return json{{"ID", id},
+                {"Datacenters", {"dc1"}},
+                {"TaskGroups",
+                 {{{"Name", "g"},
+                   {"Count", count},
+                   {"Update", {{"HealthCheck", "task_states"}}},
+                   {"Tasks",
+                    {{{"Name", "t"},
+                      {"Driver", "raw_exec"},
+                      {"Config", {{"command", "/bin/sleep"}, {"args", {"60"}}}}}}}}}}};
+  };
+  auto ids_of = [](const json& list, const std::string& job_id) {
+    std::vector<std::string> ids;
+    for (const json& item : list) {
+      if (job_id.empty() || item["JobID"] == job_id) ids.push_back(item["ID"]);
+    }
+    return ids;
+  };
+  ASSERT_EQ(env.Post("/v1/jobs", {{"Job", WithFastUpdate(job("reused", 2))}}).status, 200);
+  ASSERT_EQ(env.Post("/v1/jobs", {{"Job", WithFastUpdate(job("neighbour", 1))}}).status, 200);
+  ASSERT_TRUE(env.WaitDeployment("reused", 0, "successful"));
+  ASSERT_TRUE(env.WaitDeployment("neighbour", 0, "successful"));
+  const std::vector<std::string> old_allocs =
+      ids_of(env.Get("/v1/job/reused/allocations").body, "");
+  ASSERT_EQ(old_allocs.size(), 2u);
+
+  ASSERT_EQ(env.Send("DELETE", "/v1/job/reused?purge=true").status, 200);
+  EXPECT_EQ(env.Get("/v1/job/reused").status, 404);
+  ASSERT_TRUE(NomadTestEnv::WaitFor([&] {
+    for (const json& a : env.Get("/v1/job/reused/allocations").body) {
+      if (a["ClientStatus"] != "complete") return false;
+    }
+    return true;
+  }));
+  ASSERT_EQ(env.Post("/v1/jobs", {{"Job", WithFastUpdate(job("reused", 1))}}).status, 200);
+  ASSERT_TRUE(env.WaitDeployment("reused", 0, "successful"));
+
+  const json allocs = env.Get("/v1/job/reused/allocations").body;
+  const std::vector<std::string> listed = ids_of(allocs, "");
+  EXPECT_EQ(listed, ids_of(env.Get("/v1/allocations").body, "reused"));
+  ASSERT_EQ(listed.size(), 3u);
+  EXPECT_TRUE(std::is_sorted(listed.begin(), listed.end()));
+  int running = 0;
+  for (const json& a : allocs) {
+    const bool old = std::find(old_allocs.begin(), old_allocs.end(), a["ID"]) != old_allocs.end();
+    EXPECT_EQ(a["DesiredStatus"], old ? "stop" : "run") << a.dump();
+    if (!old && a["ClientStatus"] == "running") running++;
+  }
+  EXPECT_EQ(running, 1);
+  EXPECT_EQ(ids_of(env.Get("/v1/job/reused/deployments").body, ""),
+            ids_of(env.Get("/v1/deployments").body, "reused"));
+  EXPECT_EQ(env.Get("/v1/job/reused/deployments").body.size(), 2u);
+  const json summary = env.Get("/v1/job/reused/summary").body["Summary"]["g"];
+  EXPECT_EQ(summary["Running"], 1);
+  EXPECT_EQ(summary["Complete"], 0);
+  EXPECT_EQ(env.Get("/v1/job/reused").body["Status"], "running");
+
+  const std::vector<std::string> neighbour =
+      ids_of(env.Get("/v1/job/neighbour/allocations").body, "");
+  EXPECT_EQ(neighbour, ids_of(env.Get("/v1/allocations").body, "neighbour"));
+  EXPECT_EQ(neighbour.size(), 1u);
 }
 
 }  // namespace
