@@ -10,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/stack.sh
+source scripts/lib/hello-stack.sh
 
 DEMO_DIR=${DEMO_DIR:-$(mktemp -d /tmp/nomad-rollouts-demo.XXXXXX)}
 LOAD_CONNECTIONS=${LOAD_CONNECTIONS:-20}
@@ -20,65 +21,16 @@ stack_log "demo workspace: $DEMO_DIR (logs of every process are there)"
 stack_start_sandbox
 stack_register_hello
 stack_log "waiting for 4 ready hello instances"
-ready_count() {
-  curl -sf "$CONSUL_HTTP_ADDR/v1/health/service/hello" |
-    jq '[.[] | select(.Service.ID as $id | [.Checks[] | select(.ServiceID == $id)] | length > 0 and all(.Status == "passing"))] | length'
-}
-stack_wait 90 bash -c "[ \"\$( $(declare -f ready_count); ready_count )\" = 4 ]" || stack_die "hello did not become ready"
-
-# Debian's Prometheus is built without Consul discovery, so a small loop turns Consul's
-# view of the hello instances into a file_sd targets file (labels service and version).
-mkdir -p "$DEMO_DIR/prometheus"
-discover() {
-  while :; do
-    curl -sf "$CONSUL_HTTP_ADDR/v1/health/service/hello" |
-      jq '[.[] | {targets: ["\(.Service.Address // .Node.Address):\(.Service.Port)"],
-                   labels: {instance_id: .Service.ID, group_version: (.Service.Meta.version // "")}}]' \
-        >"$DEMO_DIR/prometheus/targets.tmp" 2>/dev/null &&
-      mv "$DEMO_DIR/prometheus/targets.tmp" "$DEMO_DIR/prometheus/targets.json"
-    sleep 1
-  done
-}
-discover &
-STACK_PIDS+=("$!:discovery")
+hello_wait_ready 4 90 || stack_die "hello did not become ready"
+hello_start_discovery
 
 stack_start_nginx
 stack_start_router hello
 
 ROLLOUTD_PORT=$(stack_free_port)
-PROMETHEUS_PORT=$(stack_free_port)
-cat >"$DEMO_DIR/prometheus/prometheus.yml" <<YML
-global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-scrape_configs:
-  - job_name: hello
-    file_sd_configs:
-      - files: ["$DEMO_DIR/prometheus/targets.json"]
-        refresh_interval: 1s
-  - job_name: rolloutd
-    static_configs:
-      - targets: ["127.0.0.1:$ROLLOUTD_PORT"]
-$(stack_router_scrape_job)
-YML
-stack_spawn prometheus /usr/bin/prometheus --config.file="$DEMO_DIR/prometheus/prometheus.yml" \
-  --storage.tsdb.path="$DEMO_DIR/prometheus/data" \
-  --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" --log.level=warn
-PROMETHEUS_ADDR=http://127.0.0.1:$PROMETHEUS_PORT
-stack_wait 30 curl -sf "$PROMETHEUS_ADDR/-/ready" || stack_die "prometheus did not start"
-stack_log "prometheus: $PROMETHEUS_ADDR"
+hello_start_prometheus "127.0.0.1:$ROLLOUTD_PORT"
 
-# The demo's Rollout: the example with a shorter scale-down delay so the demo is quick.
-spec() {
-  # The probe is a smoke test (20 requests, tolerates a little noise); the error rate
-  # over real traffic after the flip is the gate that must catch v3.
-  jq --arg v "$1" '.spec.version = $v | .spec.strategy.blueGreen.scaleDownDelay = "10s"
-    | .spec.analysis.prePromotion.probe.requests = 20
-    | .spec.analysis.prePromotion.probe.maxErrorRate = 0.25' \
-    examples/hello/rollout.json >"$DEMO_DIR/spec-$1.json"
-  stack_kv_put rollouts/spec/hello "$DEMO_DIR/spec-$1.json"
-}
-spec v1
+hello_put_spec v1
 stack_spawn rolloutd "$STACK_BUILD/controller/rolloutd" --consul-addr "$CONSUL_HTTP_ADDR" \
   --nomad-addr "$NOMAD_ADDR" --prometheus-addr "$PROMETHEUS_ADDR" \
   --metrics-addr "127.0.0.1:$ROLLOUTD_PORT" --router-timeout 30s
@@ -100,14 +52,14 @@ sleep 5
 
 stack_log "step 1: set-version v2 (healthy)"
 T_SET_V2=$(stack_now_ms)
-spec v2
+hello_put_spec v2
 stack_wait_phase hello Healthy v2 300 || stack_die "v1 -> v2 did not finish"
 T_HEALTHY_V2=$(stack_now_ms)
 sleep 3
 
 stack_log "step 2: set-version v3 (returns 5% errors): post-promotion analysis must flip back"
 T_SET_V3=$(stack_now_ms)
-spec v3
+hello_put_spec v3
 stack_wait_phase hello Degraded v2 300 || stack_die "v3 was not rolled back"
 sleep 5
 

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # The hello demo job on the local stack of scripts/lib/stack.sh (source that first): its
 # readiness as Consul shows it, Prometheus scraping its instances, and its Rollout spec.
-# Used by bench/zero-downtime/run.sh; the same steps as scripts/demo-run.sh.
+# Used by scripts/demo-run.sh and bench/zero-downtime/run.sh.
 
 # Instances of hello whose own checks exist and all pass (DESIGN.md "Lessons": `?passing`
 # also counts an instance that has only the node's serfHealth check so far).
@@ -38,14 +38,15 @@ hello_start_discovery() {
   STACK_PIDS+=("$!:discovery")
 }
 
-# Prometheus scraping the hello instances (via hello_start_discovery) every second, plus
-# the static targets in $1 ("host:port,host:port", may be empty) as job "rollouts".
-# Sets PROMETHEUS_ADDR.
+# Prometheus scraping the hello instances (via hello_start_discovery) every second, rolloutd
+# at $1 ("host:port"; empty: none) as job "rolloutd" (the dashboards' default), and
+# rollout-router when stack_start_router gave it a metrics port. Sets PROMETHEUS_ADDR.
 hello_start_prometheus() {
-  local static=${1:-} d=$STACK_DIR/prometheus
+  local rolloutd=${1:-} d=$STACK_DIR/prometheus
   PROMETHEUS_PORT=$(stack_free_port)
   mkdir -p "$d"
-  cat >"$d/prometheus.yml" <<YML
+  {
+    cat <<YML
 global:
   scrape_interval: 1s
   evaluation_interval: 1s
@@ -54,10 +55,16 @@ scrape_configs:
     file_sd_configs:
       - files: ["$d/targets.json"]
         refresh_interval: 1s
-  - job_name: rollouts
-    static_configs:
-      - targets: [$(printf '%s' "$static" | sed 's/[^,][^,]*/"&"/g')]
 YML
+    if [ -n "$rolloutd" ]; then
+      cat <<YML
+  - job_name: rolloutd
+    static_configs:
+      - targets: ["$rolloutd"]
+YML
+    fi
+    if [ -n "${ROUTER_METRICS_PORT:-}" ]; then stack_router_scrape_job; fi
+  } >"$d/prometheus.yml"
   stack_spawn prometheus /usr/bin/prometheus --config.file="$d/prometheus.yml" \
     --storage.tsdb.path="$d/data" \
     --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" --log.level=warn
