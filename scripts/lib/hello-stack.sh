@@ -43,7 +43,6 @@ hello_start_discovery() {
 # rollout-router when stack_start_router gave it a metrics port. Sets PROMETHEUS_ADDR.
 hello_start_prometheus() {
   local rolloutd=${1:-} d=$STACK_DIR/prometheus
-  PROMETHEUS_PORT=$(stack_free_port)
   mkdir -p "$d"
   {
     cat <<YML
@@ -65,12 +64,7 @@ YML
     fi
     if [ -n "${ROUTER_METRICS_PORT:-}" ]; then stack_router_scrape_job; fi
   } >"$d/prometheus.yml"
-  stack_spawn prometheus /usr/bin/prometheus --config.file="$d/prometheus.yml" \
-    --storage.tsdb.path="$d/data" \
-    --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" --log.level=warn
-  PROMETHEUS_ADDR=http://127.0.0.1:$PROMETHEUS_PORT
-  stack_wait 30 curl -sf "$PROMETHEUS_ADDR/-/ready" || stack_die "prometheus did not start"
-  stack_log "prometheus: $PROMETHEUS_ADDR"
+  stack_spawn_prometheus
 }
 
 # Writes the demo's Rollout of hello with spec.version $1 to rollouts/spec/hello: the

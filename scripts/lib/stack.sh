@@ -96,34 +96,11 @@ stack_start_sandbox() {
 stack_kv_put() { curl -sf -X PUT --data-binary "@$2" "$CONSUL_HTTP_ADDR/v1/kv/$1" >/dev/null; }
 stack_kv_get() { curl -sf "$CONSUL_HTTP_ADDR/v1/kv/$1?raw"; }
 
-stack_start_prometheus() {
+# Runs Prometheus on a free port with the config the caller wrote to
+# $STACK_DIR/prometheus/prometheus.yml (Debian's Prometheus has no Consul discovery: see
+# hello_start_discovery in hello-stack.sh) and waits until it is ready. Sets PROMETHEUS_ADDR.
+stack_spawn_prometheus() {
   PROMETHEUS_PORT=$(stack_free_port)
-  mkdir -p "$STACK_DIR/prometheus"
-  local consul_hostport=${CONSUL_HTTP_ADDR#http://}
-  cat >"$STACK_DIR/prometheus/prometheus.yml" <<YML
-global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-scrape_configs:
-  - job_name: services
-    consul_sd_configs:
-      - server: "$consul_hostport"
-        datacenter: dc1
-        refresh_interval: 1s
-    relabel_configs:
-      - source_labels: [__meta_consul_service]
-        target_label: service
-      - source_labels: [__meta_consul_service_metadata_version]
-        target_label: version
-  - job_name: rollouts
-    static_configs:
-      - targets: [${STACK_SCRAPE_TARGETS:-}]
-YML
-  # The router's /metrics, when stack_start_router ran first (job name as in
-  # deploy/prometheus-scrape.yml, which the controller dashboard's router_job variable expects).
-  if [ -n "${ROUTER_METRICS_PORT:-}" ]; then
-    stack_router_scrape_job >>"$STACK_DIR/prometheus/prometheus.yml"
-  fi
   stack_spawn prometheus /usr/bin/prometheus --config.file="$STACK_DIR/prometheus/prometheus.yml" \
     --storage.tsdb.path="$STACK_DIR/prometheus/data" \
     --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" --log.level=warn
