@@ -77,6 +77,16 @@ wait_front() {  # until the front port answers $1, at most 10 s
   return 1
 }
 workers() { pgrep -P "$(cat "$dir/nginx.pid")" | sort | tr '\n' ' '; }
+# The worker set once the previous generation has exited: after a reload the old worker
+# stays a child of the master until it has closed its connections (worker_processes 1,
+# so one worker is the settled state; at most 10 s).
+settled_workers() {
+  for _ in $(seq 1 50); do
+    [ "$(pgrep -c -P "$(cat "$dir/nginx.pid")")" = 1 ] && break
+    sleep 0.2
+  done
+  workers
+}
 
 fail=0
 check() {  # description, command...
@@ -115,7 +125,7 @@ run_apply "$good_b"
 check "good candidate: exit 0" [ "$rc" = 0 ]
 check "good candidate: live file replaced" cmp -s "$good_b" "$live"
 check "good candidate: nginx reloaded onto it" wait_front B
-before=$(workers)
+before=$(settled_workers)
 
 run_apply "$good_b"
 check "unchanged candidate: exit 0" [ "$rc" = 0 ]
