@@ -106,6 +106,18 @@ namespace {
 std::string BoundedPhase(const std::string& phase) {
   return Contains(KnownPhases(), phase) ? phase : "Unknown";
 }
+
+// Points `slot` at the series with `labels`, set to 1. The new series is added before the
+// old one is removed, and an unchanged one is never removed: a scrape between the two
+// steps would otherwise see the Rollout without a series (every observed status re-seeds
+// these gauges, so a remove-then-add gap made them flicker under scrapes).
+void ReplaceInfoSeries(::prometheus::Family<::prometheus::Gauge>& family,
+                       ::prometheus::Gauge*& slot, const ::prometheus::Labels& labels) {
+  ::prometheus::Gauge* next = &family.Add(labels);
+  next->Set(1);
+  if (slot != nullptr && slot != next) family.Remove(slot);
+  slot = next;
+}
 }  // namespace
 
 ControllerMetrics::ControllerMetrics(std::shared_ptr<::prometheus::Registry> registry)
@@ -379,14 +391,13 @@ void ControllerMetrics::SetDegradedReason(const std::string& rollout,
   RolloutSeries& series = SeriesLocked(rollout);
   // Only the current reason has a series: a reason that changed or cleared is removed, so
   // `rollouts_rollout_degraded == 1` never names an old reason.
-  if (series.degraded != nullptr) {
-    degraded_.Remove(series.degraded);
+  if (!reason) {
+    if (series.degraded != nullptr) degraded_.Remove(series.degraded);
     series.degraded = nullptr;
+    return;
   }
-  if (!reason) return;
-  series.degraded =
-      &degraded_.Add({{"rollout", rollout}, {"reason", Bounded(KnownReasons(), *reason)}});
-  series.degraded->Set(1);
+  ReplaceInfoSeries(degraded_, series.degraded,
+                    {{"rollout", rollout}, {"reason", Bounded(KnownReasons(), *reason)}});
 }
 
 void ControllerMetrics::RecordFlip(const std::string& rollout) {
@@ -414,11 +425,10 @@ void ControllerMetrics::SetRolloutInfo(const std::string& rollout,
   RolloutSeries& series = SeriesLocked(rollout);
   // Only one series per Rollout: the previous versions' series is removed, so version
   // values never accumulate.
-  if (series.info != nullptr) info_.Remove(series.info);
-  series.info = &info_.Add({{"rollout", rollout},
-                            {"active_version", active_version},
-                            {"target_version", target_version}});
-  series.info->Set(1);
+  ReplaceInfoSeries(info_, series.info,
+                    {{"rollout", rollout},
+                     {"active_version", active_version},
+                     {"target_version", target_version}});
 }
 
 void ControllerMetrics::ForgetRollout(const std::string& rollout) {

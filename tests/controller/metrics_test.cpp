@@ -3,11 +3,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
 #include <memory>
 #include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "controller/api_endpoint.h"
 #include "controller/process_metrics.h"
@@ -113,6 +115,34 @@ TEST_F(MetricsTest, DegradedHasOneSeriesForTheCurrentReasonOnly) {
   EXPECT_THAT(text, Not(HasSubstr("AnalysisFailed")));
   metrics_.SetDegradedReason("hello", std::nullopt);
   EXPECT_THAT(Text(), Not(HasSubstr("rollouts_rollout_degraded{")));
+}
+
+// Every observed status re-seeds the info and degraded series with the same values; a
+// scrape at any moment must still see them (a remove-then-add left a gap that made the
+// crash_on_start integration test miss the info series after a restart).
+TEST_F(MetricsTest, ReseedingUnchangedSeriesNeverHidesThemFromAScrape) {
+  metrics_.SetRolloutInfo("hello", "v1", "v2");
+  metrics_.SetDegradedReason("hello", "StandbyUnhealthy");
+  std::atomic<bool> stop{false};
+  std::thread seeder([&] {
+    while (!stop.load()) {
+      metrics_.SetRolloutInfo("hello", "v1", "v2");
+      metrics_.SetDegradedReason("hello", "StandbyUnhealthy");
+    }
+  });
+  int missing = 0;
+  for (int i = 0; i < 3000; ++i) {
+    const std::string text = Text();
+    if (text.find("rollouts_rollout_info{active_version=\"v1\",rollout=\"hello\","
+                  "target_version=\"v2\"} 1") == std::string::npos ||
+        text.find("rollouts_rollout_degraded{reason=\"StandbyUnhealthy\",rollout=\"hello\"} 1") ==
+            std::string::npos) {
+      ++missing;
+    }
+  }
+  stop = true;
+  seeder.join();
+  EXPECT_EQ(missing, 0) << "scrapes that missed a re-seeded series";
 }
 
 TEST_F(MetricsTest, ReasonCodesOutsideTheVocabularyAreOther) {

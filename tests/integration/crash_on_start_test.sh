@@ -55,7 +55,7 @@ reason=$(status_json | jq -r '[.conditions[]? | select(.type=="Degraded") | .rea
 scrape2 | grep -q "^rollouts_rollout_degraded{reason=\"$reason\",rollout=\"hello\"} 1$" ||
   fail "rolloutd2 does not export reason $reason: $(scrape2 | grep '^rollouts_rollout_degraded')"
 scrape2 | grep -q '^rollouts_rollout_info{active_version="v1",rollout="hello",target_version="v2"} 1$' ||
-  fail "rolloutd2 has no info series v1 -> v2"
+  fail "rolloutd2 has no info series v1 -> v2: $(scrape2 | grep '^rollouts_rollout_info')"
 # Seeded from what it read: the status was not written again, and nothing is counted twice.
 [[ $(status_index) == "$index_before" ]] || fail "the status was written again after the restart"
 [[ -z $(metric rolloutd2 rollouts_rollbacks_total) ]] || fail "rolloutd2 counted the roll-back again"
