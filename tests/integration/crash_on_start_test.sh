@@ -27,7 +27,7 @@ done
 [[ $(active_version) == v1 ]] || fail "active version is $(active_version), not v1"
 # RollingBack may be passed between two polls; the status history must then show it.
 if ((saw_rolling_back == 0)); then
-  status_json | grep -q 'RollingBack\|rollback' || fail "no RollingBack seen or recorded"
+  grep -q 'RollingBack\|rollback' <<<"$(status_json)" || fail "no RollingBack seen or recorded"
 fi
 status_json | jq -e '.rollback.reason | length > 0' >/dev/null || fail "no rollback reason in status"
 [[ $(count_flips) -eq $flips_before ]] || fail "a flip was written: $(active_group_per_version | tr '\n' ' ')"
@@ -45,16 +45,17 @@ is_leader() { [[ $(metric "$1" rollouts_leader) == 1 ]]; }
 # Session TTL 10 s: Consul invalidates the dead leader's session at the latest 2 x TTL later.
 wait_until 90 "rolloutd2 takes the leader lock" is_leader rolloutd2
 scrape2() { curl -sS -m 5 "http://$METRICS_rolloutd2/metrics" 2>/dev/null; }
-degraded_visible() {
-  scrape2 | grep -q '^rollouts_rollout_phase{phase="Degraded",rollout="hello"} 1$'
-}
+# Matched on a captured scrape, never `scrape2 | grep -q`: grep -q exits at the first match,
+# curl then fails writing the rest (EPIPE) and pipefail turns the match into a failure.
+scraped() { grep -q "$1" <<<"$(scrape2)"; }
+degraded_visible() { scraped '^rollouts_rollout_phase{phase="Degraded",rollout="hello"} 1$'; }
 wait_until 30 "rolloutd2 exports the Degraded phase of hello" degraded_visible
 [[ $(metric rolloutd2 rollouts_rollout_degraded) == 1 ]] ||
   fail "rolloutd2: rollouts_rollout_degraded is $(metric rolloutd2 rollouts_rollout_degraded), not 1"
 reason=$(status_json | jq -r '[.conditions[]? | select(.type=="Degraded") | .reason][0] // .rollback.reason')
-scrape2 | grep -q "^rollouts_rollout_degraded{reason=\"$reason\",rollout=\"hello\"} 1$" ||
+scraped "^rollouts_rollout_degraded{reason=\"$reason\",rollout=\"hello\"} 1$" ||
   fail "rolloutd2 does not export reason $reason: $(scrape2 | grep '^rollouts_rollout_degraded')"
-scrape2 | grep -q '^rollouts_rollout_info{active_version="v1",rollout="hello",target_version="v2"} 1$' ||
+scraped '^rollouts_rollout_info{active_version="v1",rollout="hello",target_version="v2"} 1$' ||
   fail "rolloutd2 has no info series v1 -> v2: $(scrape2 | grep '^rollouts_rollout_info')"
 # Seeded from what it read: the status was not written again, and nothing is counted twice.
 [[ $(status_index) == "$index_before" ]] || fail "the status was written again after the restart"

@@ -26,7 +26,7 @@ echo "sandbox: consul $CONSUL_HTTP_ADDR nomad $NOMAD_ADDR"
 for suite in "$build/tests/consul/consul_live_test" "$build/tests/nomad/nomad_agent_test"; do
   out=$("$suite" 2>&1) || { echo "$out"; exit 1; }
   echo "$out" | tail -3
-  if echo "$out" | grep -q '\[  SKIPPED \]'; then
+  if grep -q '\[  SKIPPED \]' <<<"$out"; then
     echo "FAILED: $(basename "$suite") skipped tests against the sandbox"
     exit 1
   fi
