@@ -3,6 +3,8 @@
 #include <fnmatch.h>
 #include <glog/logging.h>
 
+#include <future>
+
 namespace rollouts::reconcilers {
 
 namespace {
@@ -14,6 +16,13 @@ std::string ErrorText(const clients::ApiError& e) {
 }
 
 constexpr const char* kNotLeader = "not_leader";
+
+// One observe read on its own thread. The clients are thread-safe (http::Client is); the
+// future is always waited for before Observe returns, so references to locals stay valid.
+template <typename Read>
+auto Concurrently(Read&& read) {
+  return std::async(std::launch::async, std::forward<Read>(read));
+}
 
 }  // namespace
 
@@ -99,9 +108,19 @@ clients::ApiResult<Snapshot> RolloutReconciler::Observe(const std::string& name)
   for (const auto& g : options_.allowed_jobs) allowed += (allowed.empty() ? "" : ",") + g;
   s.settings.allowed_jobs = allowed;
 
+  // The reads are independent, so they run at once: an observe costs its slowest read,
+  // not the sum of seven (this is most of the KV write -> standby registered latency,
+  // bench/controller). Two rounds, because the cluster reads need the spec's job name.
   const std::string& p = options_.kv_prefix;
+  auto status = Concurrently([&] { return consul_.KvGet(p + "status/" + name, {}); });
+  auto control = Concurrently([&] { return consul_.KvGet(p + "control/" + name, {}); });
   auto spec = consul_.KvGet(p + "spec/" + name, {});
+  // Errors in the order the reads were written before they ran at once: deterministic.
+  auto status_read = status.get();
+  auto control_read = control.get();
   if (!spec.ok()) return spec.error();
+  if (!status_read.ok()) return status_read.error();
+  if (!control_read.ok()) return control_read.error();
   if (spec.value().value) {
     s.spec_modify_index = spec.value().value->modify_index;
     ParseResult parsed = ParseRollout(spec.value().value->value);
@@ -111,17 +130,13 @@ clients::ApiResult<Snapshot> RolloutReconciler::Observe(const std::string& name)
       s.spec_errors = std::move(parsed.errors);
     }
   }
-  auto status = consul_.KvGet(p + "status/" + name, {});
-  if (!status.ok()) return status.error();
-  if (status.value().value) {
-    s.status_modify_index = status.value().value->modify_index;
-    auto doc = nlohmann::json::parse(status.value().value->value, nullptr, false);
+  if (status_read.value().value) {
+    s.status_modify_index = status_read.value().value->modify_index;
+    auto doc = nlohmann::json::parse(status_read.value().value->value, nullptr, false);
     s.status = StatusFromJson(doc.is_discarded() ? nlohmann::json::object() : doc);
   }
-  auto control = consul_.KvGet(p + "control/" + name, {});
-  if (!control.ok()) return control.error();
-  if (control.value().value) {
-    auto doc = nlohmann::json::parse(control.value().value->value, nullptr, false);
+  if (control_read.value().value) {
+    auto doc = nlohmann::json::parse(control_read.value().value->value, nullptr, false);
     if (doc.is_object() && doc.contains("id") && doc["id"].is_string() && doc.contains("verb") &&
         doc["verb"].is_string()) {
       if (auto verb = ParseControlVerb(doc["verb"].get<std::string>())) {
@@ -137,15 +152,23 @@ clients::ApiResult<Snapshot> RolloutReconciler::Observe(const std::string& name)
   if (!s.settings.job_allowed) return s;  // refused: do not even read the job
 
   nomad::NomadClient& nomad = nomad_(r.spec.nomad.namespace_);
+  // The allocations are read with the job, not after it: when the job turns out not to
+  // exist, their answer (and any error) is ignored.
+  auto allocs = Concurrently([&] { return nomad.JobAllocations(r.spec.nomad.job, {}); });
+  // Unfiltered on purpose (DESIGN.md "Lessons"): tags are filtered here, not by Consul.
+  auto health = Concurrently([&] { return consul_.HealthService(r.spec.nomad.service, {}, {}); });
+  auto routers = Concurrently([&] { return consul_.KvList(p + "routers/", {}); });
   auto job = nomad.GetJob(r.spec.nomad.job);
+  auto allocs_read = allocs.get();
+  auto health_read = health.get();
+  auto routers_read = routers.get();
   if (!job.ok()) return job.error();
   if (job.value()) s.job = JobView::FromDocument(job.value()->json());
 
   std::map<std::string, std::string> group_of_alloc;
   if (s.job) {
-    auto allocs = nomad.JobAllocations(r.spec.nomad.job, {});
-    if (!allocs.ok()) return allocs.error();
-    for (const auto& a : allocs.value().value) {
+    if (!allocs_read.ok()) return allocs_read.error();
+    for (const auto& a : allocs_read.value().value) {
       Allocation out;
       out.id = a.id;
       out.group = a.task_group;
@@ -160,14 +183,11 @@ clients::ApiResult<Snapshot> RolloutReconciler::Observe(const std::string& name)
     }
   }
 
-  // Unfiltered on purpose (DESIGN.md "Lessons"): tags are filtered here, not by Consul.
-  auto health = consul_.HealthService(r.spec.nomad.service, {}, {});
-  if (!health.ok()) return health.error();
-  s.instances = InstancesFromHealth(health.value().value, group_of_alloc);
+  if (!health_read.ok()) return health_read.error();
+  s.instances = InstancesFromHealth(health_read.value().value, group_of_alloc);
 
-  auto routers = consul_.KvList(p + "routers/", {});
-  if (!routers.ok()) return routers.error();
-  for (const auto& kv : routers.value().value) {
+  if (!routers_read.ok()) return routers_read.error();
+  for (const auto& kv : routers_read.value().value) {
     // Only live routers count: their report key is held by their session.
     if (kv.session.empty()) continue;
     auto doc = nlohmann::json::parse(kv.value, nullptr, false);
@@ -282,37 +302,56 @@ ReconcileOutcome RolloutReconciler::Reconcile(const std::string& name,
                                               const std::shared_ptr<http::CancelToken>& cancel) {
   ReconcileOutcome outcome;
   std::vector<PendingMeasurement> carried;
+  // After a status write: the observation it was decided on, with the written status.
+  std::optional<Snapshot> after_write;
   for (int round = 0; round < options_.max_actions; ++round) {
     if (cancel && cancel->cancelled()) {
       outcome.message = "cancelled";
       return outcome;
     }
-    auto observed = Observe(name);
-    if (!observed.ok()) {
-      outcome.error = true;
-      outcome.error_kind = clients::ApiErrorKindName(observed.error().kind);
-      outcome.message = "observe: " + ErrorText(observed.error());
-      return outcome;
+    Snapshot s;
+    Action action;
+    bool follow_up = false;  // acting on after_write, without a new observe
+    // A status write is often followed by a job register (DeployingStandby -> deploy,
+    // Promoting -> flip). decide() on the same observation with the write applied says
+    // so without observing everything again: the register is guarded by EnforceIndex, so
+    // a job that changed meanwhile refuses it and we observe afresh; the cluster reads are
+    // as old as those of any decision. Anything else (another status write needs the key's
+    // new CAS index, waits want fresh health) starts from a full observe.
+    if (after_write) {
+      action = Decide(*after_write);
+      follow_up = std::holds_alternative<RegisterJob>(action);
+      if (follow_up) s = std::move(*after_write);
+      after_write.reset();
     }
-    Snapshot s = std::move(observed).value();
-    if (!s.spec && s.spec_errors.empty() && !s.status.phase) {
-      outcome.deleted = true;
-      return outcome;
-    }
-    if (listener_ && s.status.phase) listener_->OnStatusObserved(name, s.status);
-    s.measurements = carried;
-    if (s.spec) {
-      outcome.nomad_namespace = s.spec->spec.nomad.namespace_;
-      outcome.nomad_job = s.spec->spec.nomad.job;
-      outcome.service = s.spec->spec.nomad.service;
-    }
-    Action action = Decide(s);
-    outcome.phase = s.status.phase;
-    if (const auto* noop = std::get_if<NoOp>(&action)) {
-      outcome.requeue_after = CapAtDeadline(s, noop->requeue_after);
-      outcome.message = noop->reason;
-      if (listener_) listener_->OnAction(name, action, true);
-      return outcome;
+    if (!follow_up) {
+      auto observed = Observe(name);
+      if (!observed.ok()) {
+        outcome.error = true;
+        outcome.error_kind = clients::ApiErrorKindName(observed.error().kind);
+        outcome.message = "observe: " + ErrorText(observed.error());
+        return outcome;
+      }
+      s = std::move(observed).value();
+      if (!s.spec && s.spec_errors.empty() && !s.status.phase) {
+        outcome.deleted = true;
+        return outcome;
+      }
+      if (listener_ && s.status.phase) listener_->OnStatusObserved(name, s.status);
+      s.measurements = carried;
+      if (s.spec) {
+        outcome.nomad_namespace = s.spec->spec.nomad.namespace_;
+        outcome.nomad_job = s.spec->spec.nomad.job;
+        outcome.service = s.spec->spec.nomad.service;
+      }
+      action = Decide(s);
+      outcome.phase = s.status.phase;
+      if (const auto* noop = std::get_if<NoOp>(&action)) {
+        outcome.requeue_after = CapAtDeadline(s, noop->requeue_after);
+        outcome.message = noop->reason;
+        if (listener_) listener_->OnAction(name, action, true);
+        return outcome;
+      }
     }
     ++outcome.actions;
     ActResult r = Act(s, action, cancel);
@@ -320,9 +359,12 @@ ReconcileOutcome RolloutReconciler::Reconcile(const std::string& name,
     for (const auto& m : r.measurements) {
       if (listener_) listener_->OnMeasurement(name, m);
     }
-    if (std::holds_alternative<WriteStatus>(action) && r.ok) {
+    if (const auto* written = std::get_if<WriteStatus>(&action); written && r.ok) {
       carried.clear();  // recorded in the status now
-      outcome.phase = std::get<WriteStatus>(action).status.phase;
+      outcome.phase = written->status.phase;
+      after_write = std::move(s);
+      after_write->status = written->status;
+      after_write->measurements.clear();
     }
     carried.insert(carried.end(), r.measurements.begin(), r.measurements.end());
     if (!r.ok) {

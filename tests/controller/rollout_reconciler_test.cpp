@@ -5,12 +5,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <mutex>
 #include <thread>
 
 #include "controller/runtime.h"
 #include "tests/controller/eventually.h"
 #include "tests/controller/mock_consul_client.h"
 #include "tests/controller/mock_nomad_client.h"
+#include "tests/reconcilers/test_rollout.h"
 
 namespace rollouts::controller {
 namespace {
@@ -252,6 +255,124 @@ TEST_F(StatusObservedTest, ANewRolloutHasNoStatusToReportUntilItsFirstWrite) {
   EXPECT_EQ(listener.calls[0], "written hello InvalidSpec");
   // The next round observes what was just written.
   EXPECT_EQ(listener.calls[1], "observed hello InvalidSpec ");
+}
+
+// --- A status write and the register it leads to: one observe ---------------------------
+
+// A small stateful cluster behind the mocks: the status key keeps what was written, the
+// job keeps what was registered, and every call is logged in order.
+class FollowUpRegisterTest : public ReconcileErrorKindTest {
+ protected:
+  void SetUp() override {
+    ReconcileErrorKindTest::SetUp();
+    job_ = reconcilers::testing::HelloJob();
+    job_["JobModifyIndex"] = uint64_t{10};  // unsigned, as parsed from Nomad's JSON
+    // hello-blue serves v1; hello-green is stopped: a rollout to v2 must deploy it.
+    for (auto& g : job_["TaskGroups"]) {
+      if (g["Name"] == "hello-green") {
+        g["Count"] = 0;
+        g["Meta"]["version"] = "";
+        g["Tasks"][0]["Env"]["APP_VERSION"] = "";
+      }
+    }
+    ON_CALL(consul_, KvGet(_, _)).WillByDefault(Invoke([this](const std::string& key, auto&) {
+      std::lock_guard lock(mu_);
+      if (key == "rollouts/spec/hello") return Key(key, kSpec);
+      if (key == "rollouts/status/hello" && status_) {
+        KvResult r = Key(key, *status_);
+        r.value().value->modify_index = status_index_;
+        return r;
+      }
+      return NoKey();
+    }));
+    ON_CALL(consul_, KvPut("rollouts/status/hello", _, _))
+        .WillByDefault(Invoke([this](const std::string&, const std::string& value, auto& put) {
+          std::lock_guard lock(mu_);
+          if (put.cas && *put.cas != (status_ ? status_index_ : 0)) {
+            return clients::ApiResult<bool>(false);
+          }
+          status_ = value;
+          ++status_index_;
+          auto doc = nlohmann::json::parse(value);
+          calls_.push_back("put status " + doc.value("phase", std::string("?")));
+          return clients::ApiResult<bool>(true);
+        }));
+    ON_CALL(nomad_, GetJob("hello")).WillByDefault(Invoke([this](const std::string&) {
+      std::lock_guard lock(mu_);
+      calls_.push_back("get job");
+      return nomad::ApiResult<std::optional<nomad::Job>>(nomad::Job(job_));
+    }));
+    ON_CALL(nomad_, RegisterJob(_, _, _))
+        .WillByDefault(Invoke([this](const nomad::Job& job, std::optional<uint64_t> enforce, bool) {
+          std::lock_guard lock(mu_);
+          const uint64_t current = job_["JobModifyIndex"].get<uint64_t>();
+          if (enforce && *enforce != current) {
+            return nomad::ApiResult<nomad::WriteResponse>(clients::ApiError{
+                clients::ApiErrorKind::kConflict, 500, "PUT /v1/job/hello", "index mismatch"});
+          }
+          job_ = job.json();
+          job_["JobModifyIndex"] = current + 1;
+          calls_.push_back("register");
+          nomad::WriteResponse w;
+          w.job_modify_index = current + 1;
+          return nomad::ApiResult<nomad::WriteResponse>(w);
+        }));
+  }
+
+  std::mutex mu_;
+  nlohmann::json job_;
+  std::optional<std::string> status_;
+  uint64_t status_index_ = 40;
+  std::vector<std::string> calls_;
+};
+
+TEST_F(FollowUpRegisterTest, TheStandbyRegisterFollowsTheStatusWriteWithoutAnotherObserve) {
+  auto outcome = Reconcile();
+  ASSERT_FALSE(outcome.error) << outcome.message;
+  // The rollout started and the standby group was deployed, once.
+  auto put_deploying = std::find(calls_.begin(), calls_.end(), "put status DeployingStandby");
+  ASSERT_NE(put_deploying, calls_.end()) << ::testing::PrintToString(calls_);
+  EXPECT_EQ(std::count(calls_.begin(), calls_.end(), "register"), 1)
+      << ::testing::PrintToString(calls_);
+  // Right after the write: the register it leads to, decided on the same observation.
+  ASSERT_NE(put_deploying + 1, calls_.end()) << ::testing::PrintToString(calls_);
+  EXPECT_EQ(*(put_deploying + 1), "register") << ::testing::PrintToString(calls_);
+  for (const auto& g : job_["TaskGroups"]) {
+    if (g["Name"] == "hello-green") {
+      EXPECT_EQ(g["Meta"]["version"], "v2");
+      EXPECT_EQ(g["Count"], 2);
+    }
+  }
+  // After the register, a full observe again (the next step waits on fresh health).
+  EXPECT_EQ(calls_.back(), "get job") << ::testing::PrintToString(calls_);
+}
+
+TEST_F(FollowUpRegisterTest, AJobChangedMeanwhileRefusesTheFollowUpAndIsObservedAfresh) {
+  // Someone else registers the job between our status write and our register.
+  ON_CALL(consul_, KvPut("rollouts/status/hello", _, _))
+      .WillByDefault(Invoke([this](const std::string&, const std::string& value, auto& put) {
+        std::lock_guard lock(mu_);
+        if (put.cas && *put.cas != (status_ ? status_index_ : 0)) {
+          return clients::ApiResult<bool>(false);
+        }
+        status_ = value;
+        ++status_index_;
+        auto phase = nlohmann::json::parse(value).value("phase", std::string("?"));
+        calls_.push_back("put status " + phase);
+        if (phase == "DeployingStandby") {
+          job_["JobModifyIndex"] = job_["JobModifyIndex"].get<uint64_t>() + 1;
+        }
+        return clients::ApiResult<bool>(true);
+      }));
+  auto outcome = Reconcile();
+  ASSERT_FALSE(outcome.error) << outcome.message;
+  // The refused register is not logged; the one that landed came after a new observe.
+  auto put_deploying = std::find(calls_.begin(), calls_.end(), "put status DeployingStandby");
+  ASSERT_NE(put_deploying, calls_.end()) << ::testing::PrintToString(calls_);
+  auto reg = std::find(put_deploying, calls_.end(), "register");
+  ASSERT_NE(reg, calls_.end()) << ::testing::PrintToString(calls_);
+  EXPECT_NE(std::find(put_deploying, reg, "get job"), reg) << ::testing::PrintToString(calls_);
+  EXPECT_EQ(std::count(calls_.begin(), calls_.end(), "register"), 1);
 }
 
 // --- ResultOf and CapAtDeadline ----------------------------------------------------------
