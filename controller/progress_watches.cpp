@@ -257,6 +257,17 @@ void ProgressWatches::StopRetired(std::vector<std::unique_ptr<Watch>> retired) {
   if (watches_.size() < options_.max_watches) warned_cap_ = false;
 }
 
+std::optional<std::string> ProgressWatches::Stalled(std::chrono::system_clock::time_point now,
+                                                    std::chrono::milliseconds max_age) const {
+  std::lock_guard lock(mu_);
+  for (const auto& [key, w] : watches_) {
+    if (now - w->freshness <= max_age) continue;
+    const auto age = std::chrono::duration_cast<std::chrono::seconds>(now - w->freshness);
+    return key + ": no answer for " + std::to_string(age.count()) + " s";
+  }
+  return std::nullopt;
+}
+
 void ProgressWatches::ExportFreshnessLocked(const std::string& kind) {
   if (metrics_ == nullptr) return;
   std::optional<std::chrono::system_clock::time_point> oldest;

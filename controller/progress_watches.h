@@ -99,6 +99,13 @@ class ProgressWatches {
   // seen, so the rollout does not need the short poll.
   bool Covered(const std::string& rollout) const;
 
+  // The first running watch whose last answer (or start, while it has none) is older than
+  // `max_age` at `now`, described for /readyz ("health hello: no answer for 412 s");
+  // nullopt when every watch answered in time. A blocking query answers at the latest
+  // after its wait, so an older one is stuck (or failing and backing off).
+  std::optional<std::string> Stalled(std::chrono::system_clock::time_point now,
+                                     std::chrono::milliseconds max_age) const;
+
   // Keys of the running watches ("allocations <namespace>/<job>", "health <service>",
   // "routers"), and the rollouts subscribed to one.
   std::vector<std::string> RunningWatches() const;

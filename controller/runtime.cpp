@@ -91,7 +91,7 @@ std::set<std::string> ControllerRuntime::KnownRollouts() const {
 Readiness ControllerRuntime::WatchesLive() const {
   // A blocking query answers at the latest after wait + wait/16; allow a little more for
   // latency and one error backoff.
-  const auto slack = options_.watch_wait + options_.watch_wait / 16 + std::chrono::seconds(30);
+  const auto slack = options_.watch_wait + options_.watch_wait / 16 + options_.watch_slack;
   const auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(mu_);
   for (const char* watch : {"spec", "control"}) {
@@ -103,6 +103,15 @@ Readiness ControllerRuntime::WatchesLive() const {
       auto age = std::chrono::duration_cast<std::chrono::seconds>(now - it->second).count();
       return {false, std::string("the ") + watch + " watch last answered " + std::to_string(age) +
                          "s ago"};
+    }
+  }
+  // The watches of rollouts in progress: a stalled one does not stop reconciles (the
+  // safety poll remains) but its rollouts react a poll interval late, so say so.
+  if (progress_) {
+    const auto& p = options_.progress;
+    const auto max_age = p.wait + p.wait / 16 + options_.watch_slack;
+    if (auto stalled = progress_->Stalled(std::chrono::system_clock::now(), max_age)) {
+      return {false, "progress watch " + *stalled};
     }
   }
   return {true, ""};

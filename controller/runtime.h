@@ -66,6 +66,9 @@ struct RuntimeOptions {
   std::chrono::milliseconds watch_wait{std::chrono::minutes(5)};
   // Minimum gap between two queries of one watch.
   std::chrono::milliseconds watch_min_interval{std::chrono::milliseconds(100)};
+  // /readyz: a watch is live while its last answer is younger than its wait + wait/16 (the
+  // latest a blocking query answers) + this (latency and an error backoff).
+  std::chrono::milliseconds watch_slack{std::chrono::seconds(30)};
   WorkQueueOptions queue;
   // Watches of rollouts in progress (kv_prefix is taken from above).
   ProgressWatchOptions progress;
@@ -97,7 +100,8 @@ class ControllerRuntime {
   // reconciles of the next leader term).
   void LeadershipLost();
 
-  // Watches live: each has answered within its wait plus slack.
+  // Watches live: the spec and control watches, and the progress watches of rollouts in
+  // progress, have each answered within their wait plus slack.
   Readiness WatchesLive() const;
   std::set<std::string> KnownRollouts() const;
   WorkQueue& queue() { return queue_; }

@@ -369,6 +369,23 @@ TEST_F(ProgressWatchesTest, FreshnessIsExportedWhileWatchesRunAndForgottenAfter)
   EXPECT_THAT(Metrics(), Not(HasSubstr("rollouts_watch_staleness_seconds{watch=\"health\"}")));
 }
 
+TEST_F(ProgressWatchesTest, AWatchWithoutAnAnswerForLongerThanItsWaitIsStalled) {
+  auto& w = Make();
+  EXPECT_EQ(w.Stalled(std::chrono::system_clock::now(), milliseconds(1)), std::nullopt);
+  w.Track("a", Hello());
+  ASSERT_TRUE(Eventually([&] { return w.Covered("a"); }));
+  const auto now = std::chrono::system_clock::now();
+  // Every watch answered just now: none is stalled.
+  EXPECT_EQ(w.Stalled(now, std::chrono::minutes(1)), std::nullopt);
+  // Seen from 10 minutes later (blocked queries that never came back): stalled, named.
+  auto stalled = w.Stalled(now + std::chrono::minutes(10), std::chrono::minutes(1));
+  ASSERT_TRUE(stalled.has_value());
+  EXPECT_THAT(*stalled, ::testing::ContainsRegex("^(allocations default/hello|health hello|"
+                                                 "routers): no answer for 6[0-9][0-9] s$"));
+  w.Untrack("a");
+  EXPECT_EQ(w.Stalled(now + std::chrono::minutes(10), std::chrono::minutes(1)), std::nullopt);
+}
+
 // --- Through the runtime ---------------------------------------------------------------
 
 class RuntimeProgressTest : public ProgressWatchesTest {
@@ -389,6 +406,7 @@ class RuntimeProgressTest : public ProgressWatchesTest {
     options.queue.bucket.qps = 0;
     options.progress = options_;
     options.unwatched_poll = unwatched_poll_;
+    options.watch_slack = watch_slack_;
     ProgressWatches::NomadFor nomad;
     if (with_nomad) nomad = [this](const std::string&) -> nomad::NomadClient& { return nomad_; };
     runtime_ = std::make_unique<ControllerRuntime>(
@@ -417,6 +435,7 @@ class RuntimeProgressTest : public ProgressWatchesTest {
   std::map<std::string, bool> in_progress_;
   std::atomic<bool> leader_{true};
   milliseconds unwatched_poll_{std::chrono::hours(1)};
+  milliseconds watch_slack_{std::chrono::seconds(30)};
 };
 
 TEST_F(RuntimeProgressTest, AWatchedChangeReconcilesTheRolloutAndFinishingStopsTheWatches) {
@@ -461,6 +480,27 @@ TEST_F(RuntimeProgressTest, WithoutLiveWatchesARolloutInProgressIsPolled) {
   // The reconcile asked for an hour; the runtime polls it at unwatched_poll instead.
   ASSERT_TRUE(Eventually([&] { return Reconciles("a") >= 3; }));
   EXPECT_EQ(Reconciles("b"), 1);
+}
+
+TEST_F(RuntimeProgressTest, AStalledProgressWatchMakesTheControllerNotReadyUntilItAnswers) {
+  options_.wait = milliseconds(100);  // progress watches answer at least every 100 ms
+  options_.error_backoff = {milliseconds(20), milliseconds(20), 2.0, 0.0};
+  watch_slack_ = milliseconds(0);
+  // The job's allocations keep failing for ~1 s (50 errors, 20 ms apart).
+  allocs_.FailNext("hello", 50,
+                   clients::ApiError{clients::ApiErrorKind::kUnavailable, 500,
+                                     "GET /v1/job/hello/allocations", "no leader"});
+  StartRuntime(true);
+  ASSERT_TRUE(Eventually([&] { return runtime_->WatchesLive().ready; }));  // nothing in progress
+  SetInProgress("a", true);
+  runtime_->Enqueue("a");
+  ASSERT_TRUE(Eventually([&] {
+    auto r = runtime_->WatchesLive();
+    return !r.ready && r.reason.find("progress watch allocations default/hello") == 0;
+  })) << runtime_->WatchesLive().reason;
+  // Once the watch answers again, the controller is ready again.
+  ASSERT_TRUE(Eventually([&] { return runtime_->WatchesLive().ready; }))
+      << runtime_->WatchesLive().reason;
 }
 
 }  // namespace
