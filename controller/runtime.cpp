@@ -121,9 +121,10 @@ void ControllerRuntime::WatchLoop(const std::string& watch, const std::string& p
   consul::BlockingPolicy policy;
   policy.wait = options_.watch_wait;
   policy.min_interval = options_.watch_min_interval;
-  consul::BlockingWatcher<std::vector<consul::KvPair>> watcher(
-      [this, prefix](const consul::QueryOptions& q) { return consul_.KvList(prefix, q); }, policy,
-      stop_);
+  // Only names and ModifyIndex: a change enqueues the key, whose reconcile reads it.
+  consul::BlockingWatcher<std::vector<consul::KvIndex>> watcher(
+      [this, prefix](const consul::QueryOptions& q) { return consul_.KvListIndexes(prefix, q); },
+      policy, stop_);
   while (!stop_->cancelled()) {
     auto poll = watcher.PollOnce();
     if (!poll.result.ok()) {

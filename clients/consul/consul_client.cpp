@@ -200,6 +200,32 @@ ApiResult<QueryResult<std::vector<KvPair>>> HttpConsulClient::KvList(const std::
   });
 }
 
+ApiResult<QueryResult<std::vector<KvIndex>>> ConsulClient::KvListIndexes(const std::string& prefix,
+                                                                         const QueryOptions& q) {
+  auto listed = KvList(prefix, q);
+  if (!listed.ok()) return listed.error();
+  QueryResult<std::vector<KvIndex>> out{{}, listed.value().meta};
+  for (auto& kv : listed.value().value) out.value.push_back({std::move(kv.key), kv.modify_index});
+  return out;
+}
+
+ApiResult<QueryResult<std::vector<KvIndex>>> HttpConsulClient::KvListIndexes(
+    const std::string& prefix, const QueryOptions& q) {
+  using R = QueryResult<std::vector<KvIndex>>;
+  Call call(http::Method::kGet, KvPath(prefix), Endpoint::kKvRead, http::Safety::kRead, &q);
+  call.query = {"recurse"};
+  auto sent = Send(call);
+  if (!sent) return sent.error();
+  R out{{}, MetaFromHeaders(sent->headers)};
+  if (sent->status == 404) return out;
+  try {
+    out.value = DecodeKvIndexes(sent->body);
+  } catch (const std::exception& e) {
+    return DecodeError<R>(Label(call.method, call.path), e.what(), config_.token);
+  }
+  return out;
+}
+
 ApiResult<QueryResult<std::vector<std::string>>> HttpConsulClient::KvKeys(
     const std::string& prefix, const std::string& separator, const QueryOptions& q) {
   using R = QueryResult<std::vector<std::string>>;

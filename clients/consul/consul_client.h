@@ -68,6 +68,13 @@ struct KvPair {
   std::string session;  // holder session ID while the key is locked, else empty
 };
 
+// A key and its ModifyIndex (KvListIndexes).
+struct KvIndex {
+  std::string key;
+  uint64_t modify_index = 0;
+  bool operator==(const KvIndex&) const = default;
+};
+
 struct PutOptions {
   std::optional<uint64_t> cas;    // ?cas=N (0: only create if absent)
   std::optional<uint64_t> flags;  // ?flags=N
@@ -204,6 +211,11 @@ class ConsulClient {
   // ?recurse: every key under prefix, sorted by key. Empty prefix -> empty vector.
   virtual ApiResult<QueryResult<std::vector<KvPair>>> KvList(const std::string& prefix,
                                                              const QueryOptions& q) = 0;
+  // ?recurse like KvList, but only each key's name and ModifyIndex: what a watch needs to
+  // tell which keys changed, without keeping and base64-decoding every value (1,000
+  // Rollout specs are ~1 MB per answer). The default projects KvList.
+  virtual ApiResult<QueryResult<std::vector<KvIndex>>> KvListIndexes(const std::string& prefix,
+                                                                     const QueryOptions& q);
   // ?keys[&separator=]: key names only; with a separator, sub-prefixes roll up.
   virtual ApiResult<QueryResult<std::vector<std::string>>> KvKeys(const std::string& prefix,
                                                                   const std::string& separator,
@@ -268,6 +280,8 @@ class HttpConsulClient : public ConsulClient {
                                                               const QueryOptions& q) override;
   ApiResult<QueryResult<std::vector<KvPair>>> KvList(const std::string& prefix,
                                                      const QueryOptions& q) override;
+  ApiResult<QueryResult<std::vector<KvIndex>>> KvListIndexes(const std::string& prefix,
+                                                             const QueryOptions& q) override;
   ApiResult<QueryResult<std::vector<std::string>>> KvKeys(const std::string& prefix,
                                                           const std::string& separator,
                                                           const QueryOptions& q) override;

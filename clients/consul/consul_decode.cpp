@@ -104,6 +104,71 @@ std::vector<KvPair> DecodeKvPairs(const json& j) {
   return Array<KvPair>(j, DecodeKvPair);
 }
 
+namespace {
+
+// SAX handler for DecodeKvIndexes: an array of objects; of each object only the top-level
+// "Key" (string) and "ModifyIndex" (number) are kept, everything else is skipped.
+class KvIndexSax {
+ public:
+  std::vector<KvIndex> out;
+
+  bool null() { return true; }
+  bool boolean(bool /*v*/) { return true; }
+  bool number_integer(json::number_integer_t v) {
+    if (InEntry() && field_ == "ModifyIndex" && v >= 0) current_.modify_index = uint64_t(v);
+    return true;
+  }
+  bool number_unsigned(json::number_unsigned_t v) {
+    if (InEntry() && field_ == "ModifyIndex") current_.modify_index = v;
+    return true;
+  }
+  bool number_float(json::number_float_t /*v*/, const json::string_t& /*s*/) { return true; }
+  bool string(json::string_t& v) {
+    if (InEntry() && field_ == "Key") current_.key = std::move(v);
+    return true;
+  }
+  bool binary(json::binary_t& /*v*/) { return true; }
+  bool start_object(std::size_t /*n*/) {
+    if (depth_ == 0) throw std::runtime_error("expected a JSON array of KV entries");
+    if (++depth_ == 2) current_ = KvIndex{};
+    return true;
+  }
+  bool end_object() {
+    if (depth_-- == 2) out.push_back(std::move(current_));
+    return true;
+  }
+  bool start_array(std::size_t /*n*/) {
+    ++depth_;
+    return true;
+  }
+  bool end_array() {
+    --depth_;
+    return true;
+  }
+  bool key(json::string_t& k) {
+    if (depth_ == 2) field_ = k;
+    return true;
+  }
+  bool parse_error(std::size_t /*position*/, const std::string& /*token*/,
+                   const nlohmann::detail::exception& e) {
+    throw std::runtime_error(e.what());
+  }
+
+ private:
+  bool InEntry() const { return depth_ == 2; }
+  int depth_ = 0;
+  std::string field_;
+  KvIndex current_;
+};
+
+}  // namespace
+
+std::vector<KvIndex> DecodeKvIndexes(std::string_view body) {
+  KvIndexSax sax;
+  json::sax_parse(body.data(), body.data() + body.size(), &sax);
+  return std::move(sax.out);
+}
+
 std::vector<std::string> DecodeStrings(const json& j) {
   return Strings(j);
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "clients/consul/consul_client.h"
 
@@ -14,6 +15,9 @@ QueryMeta MetaFromHeaders(const http::Headers& headers);
 
 KvPair DecodeKvPair(const nlohmann::json& j);
 std::vector<KvPair> DecodeKvPairs(const nlohmann::json& j);
+// The Key and ModifyIndex of each entry of a ?recurse answer, read with a SAX parser that
+// never builds the values. Throws std::runtime_error on malformed JSON or a non-array.
+std::vector<KvIndex> DecodeKvIndexes(std::string_view body);
 std::vector<std::string> DecodeStrings(const nlohmann::json& j);
 SessionEntry DecodeSession(const nlohmann::json& j);
 std::vector<SessionEntry> DecodeSessions(const nlohmann::json& j);

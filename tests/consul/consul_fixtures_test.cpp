@@ -936,6 +936,46 @@ INSTANTIATE_TEST_SUITE_P(Recorded, ConsulFixtureTest, ::testing::ValuesIn(CaseNa
                            return "f" + name;
                          });
 
+// KvListIndexes sends the request KvList sends and keeps, of each recorded entry, exactly
+// the key and ModifyIndex KvList decodes (it never builds the values).
+TEST(ConsulFixtureKvListIndexes, GivesTheKeysAndIndexesOfKvList) {
+  struct Recursive {
+    std::string file;
+    std::string prefix;
+    QueryOptions q;
+  };
+  const std::vector<Recursive> recorded = {
+      {"017-kv-get-recurse.json", "rollouts/", NoBlock()},
+      {"018-kv-get-recurse-subprefix.json", "rollouts/spec/", NoBlock()},
+      {"021-kv-get-recurse-empty-prefix.json", "nothing-here/", NoBlock()},
+      {"035-kv-blocking-recurse-unrelated-write.json", "rollouts/spec/", Blocking(42, 3)},
+      {"036-kv-blocking-recurse-woken.json", "rollouts/spec/", Blocking(42, 30)},
+  };
+  for (const auto& rec : recorded) {
+    SCOPED_TRACE(rec.file);
+    Fixture fixture = testing::LoadFixture("consul/" + rec.file);
+    auto client_for = [](const FixtureServer& server) {
+      clients::AgentConfig config;
+      config.base_url = server.base_url();
+      HttpConsulClientOptions options;
+      options.retry.max_attempts = 1;
+      return std::make_unique<HttpConsulClient>(config, options);
+    };
+    FixtureServer full_server({fixture});
+    auto full = client_for(full_server)->KvList(rec.prefix, rec.q);
+    ASSERT_TRUE(full.ok()) << full.error().ToString();
+    FixtureServer index_server({fixture});
+    auto indexes = client_for(index_server)->KvListIndexes(rec.prefix, rec.q);
+    ASSERT_TRUE(indexes.ok()) << indexes.error().ToString();
+    ASSERT_EQ(index_server.received().size(), 1u);
+    EXPECT_EQ(index_server.received()[0].target, fixture.path);
+    EXPECT_EQ(indexes->meta.index, full->meta.index);
+    std::vector<KvIndex> expected;
+    for (const auto& kv : full->value) expected.push_back({kv.key, kv.modify_index});
+    EXPECT_EQ(indexes->value, expected);
+  }
+}
+
 // A recording added to the fixtures folder must get a case here, and a case must not
 // outlive its recording.
 TEST(ConsulFixtureCoverage, EveryRecordingHasACaseAndEveryCaseARecording) {

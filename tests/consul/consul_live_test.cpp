@@ -82,6 +82,10 @@ TEST_F(ConsulLive, KvPutGetCasDelete) {
 
   auto current = client_->KvGet(key, {});
   ASSERT_TRUE(current.ok() && current->value);
+  // What the controller's spec/control watches read: names and ModifyIndex only.
+  auto indexes = client_->KvListIndexes(prefix_, {});
+  ASSERT_TRUE(indexes.ok()) << indexes.error().ToString();
+  EXPECT_EQ(indexes->value, (std::vector<KvIndex>{{key, current->value->modify_index}}));
   auto del_stale = client_->KvDelete(key, DeleteOptions{false, current->value->modify_index - 1});
   ASSERT_TRUE(del_stale.ok());
   EXPECT_FALSE(*del_stale);

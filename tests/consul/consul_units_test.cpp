@@ -1,9 +1,10 @@
 // Small pure pieces of the Consul client: base64, readiness, error classification per
-// endpoint, wait formatting.
+// endpoint, wait formatting, the SAX decoder of KV indexes.
 #include <gtest/gtest.h>
 
 #include "clients/consul/base64.h"
 #include "clients/consul/consul_client.h"
+#include "clients/consul/consul_decode.h"
 
 namespace rollouts::consul {
 namespace {
@@ -119,6 +120,25 @@ TEST(FormatWait, WholeSecondsOrMilliseconds) {
   EXPECT_EQ(FormatWait(std::chrono::seconds(2)), "2s");
   EXPECT_EQ(FormatWait(std::chrono::milliseconds(1500)), "1500ms");
   EXPECT_EQ(FormatWait(std::chrono::milliseconds(0)), "0s");
+}
+
+TEST(DecodeKvIndexes, KeepsKeyAndModifyIndexOfTopLevelFieldsOnly) {
+  // Field order as Consul writes it, plus a nested object whose fields must not leak.
+  const std::string body = R"([
+    {"LockIndex": 0, "Key": "rollouts/spec/a", "Flags": 0, "Value": "eyJ4IjoxfQ==",
+     "CreateIndex": 5, "ModifyIndex": 9},
+    {"ModifyIndex": 12, "Extra": {"Key": "nested", "ModifyIndex": 99}, "Value": null,
+     "Key": "rollouts/spec/b", "Session": "s"}
+  ])";
+  EXPECT_EQ(DecodeKvIndexes(body),
+            (std::vector<KvIndex>{{"rollouts/spec/a", 9}, {"rollouts/spec/b", 12}}));
+  EXPECT_TRUE(DecodeKvIndexes("[]").empty());
+}
+
+TEST(DecodeKvIndexes, RejectsMalformedOrMisshapenBodies) {
+  EXPECT_THROW(DecodeKvIndexes(R"([{"Key": "a", "ModifyIndex": 1)"), std::runtime_error);
+  EXPECT_THROW(DecodeKvIndexes(R"({"Key": "a", "ModifyIndex": 1})"), std::runtime_error);
+  EXPECT_THROW(DecodeKvIndexes("not json"), std::runtime_error);
 }
 
 }  // namespace
