@@ -98,6 +98,47 @@ RolloutReconciler::RolloutReconciler(consul::ConsulClient& consul, NomadClientFo
       options_(std::move(options)),
       listener_(listener) {}
 
+// The cluster half of an observe, each read on its own thread. The allocations are read
+// with the job, not after it: when the job turns out not to exist, their answer (and any
+// error) is ignored. Health is read unfiltered on purpose (DESIGN.md "Lessons"): tags are
+// filtered here, not by Consul.
+struct RolloutReconciler::ClusterReads {
+  std::future<nomad::ApiResult<std::optional<nomad::Job>>> job;
+  std::future<nomad::ApiResult<nomad::Indexed<std::vector<nomad::AllocationStub>>>> allocs;
+  std::future<clients::ApiResult<consul::QueryResult<std::vector<consul::ServiceEntry>>>> health;
+  std::future<clients::ApiResult<consul::QueryResult<std::vector<consul::KvPair>>>> routers;
+};
+
+RolloutReconciler::ClusterReads RolloutReconciler::StartClusterReads(const ClusterTarget& t) {
+  nomad::NomadClient& nomad = nomad_(t.nomad_namespace);
+  ClusterReads reads;
+  reads.job = Concurrently([&nomad, job = t.job] { return nomad.GetJob(job); });
+  reads.allocs = Concurrently([&nomad, job = t.job] { return nomad.JobAllocations(job, {}); });
+  reads.health =
+      Concurrently([this, service = t.service] { return consul_.HealthService(service, {}, {}); });
+  reads.routers =
+      Concurrently([this] { return consul_.KvList(options_.kv_prefix + "routers/", {}); });
+  return reads;
+}
+
+std::optional<RolloutReconciler::ClusterTarget> RolloutReconciler::LastTarget(
+    const std::string& name) {
+  std::lock_guard lock(targets_mu_);
+  auto it = last_target_.find(name);
+  if (it == last_target_.end()) return std::nullopt;
+  return it->second;
+}
+
+void RolloutReconciler::RememberTarget(const std::string& name,
+                                       std::optional<ClusterTarget> target) {
+  std::lock_guard lock(targets_mu_);
+  if (target) {
+    last_target_[name] = std::move(*target);
+  } else {
+    last_target_.erase(name);
+  }
+}
+
 clients::ApiResult<Snapshot> RolloutReconciler::Observe(const std::string& name) {
   Snapshot s;
   s.name = name;
@@ -110,8 +151,15 @@ clients::ApiResult<Snapshot> RolloutReconciler::Observe(const std::string& name)
 
   // The reads are independent, so they run at once: an observe costs its slowest read,
   // not the sum of seven (this is most of the KV write -> standby registered latency,
-  // bench/controller). Two rounds, because the cluster reads need the spec's job name.
+  // bench/controller). The cluster reads need the spec's job and service: those of the
+  // last observe are read along with the spec, and again after it if the spec moved.
   const std::string& p = options_.kv_prefix;
+  // The target of the last observe, read along with the KV keys (see ClusterTarget).
+  const std::optional<ClusterTarget> hint = LastTarget(name);
+  std::optional<ClusterReads> prefetched;
+  if (hint && JobAllowed(options_.allowed_jobs, hint->nomad_namespace, hint->job)) {
+    prefetched = StartClusterReads(*hint);
+  }
   auto status = Concurrently([&] { return consul_.KvGet(p + "status/" + name, {}); });
   auto control = Concurrently([&] { return consul_.KvGet(p + "control/" + name, {}); });
   auto spec = consul_.KvGet(p + "spec/" + name, {});
@@ -144,24 +192,24 @@ clients::ApiResult<Snapshot> RolloutReconciler::Observe(const std::string& name)
       }
     }
   }
-  if (!s.spec) return s;  // invalid or deleted: decide() must not need the cluster
+  if (!s.spec) {
+    RememberTarget(name, std::nullopt);
+    return s;  // invalid or deleted: decide() must not need the cluster
+  }
 
   const Rollout& r = *s.spec;
+  const ClusterTarget target{r.spec.nomad.namespace_, r.spec.nomad.job, r.spec.nomad.service};
+  RememberTarget(name, target);
   s.settings.job_allowed =
       JobAllowed(options_.allowed_jobs, r.spec.nomad.namespace_, r.spec.nomad.job);
   if (!s.settings.job_allowed) return s;  // refused: do not even read the job
 
-  nomad::NomadClient& nomad = nomad_(r.spec.nomad.namespace_);
-  // The allocations are read with the job, not after it: when the job turns out not to
-  // exist, their answer (and any error) is ignored.
-  auto allocs = Concurrently([&] { return nomad.JobAllocations(r.spec.nomad.job, {}); });
-  // Unfiltered on purpose (DESIGN.md "Lessons"): tags are filtered here, not by Consul.
-  auto health = Concurrently([&] { return consul_.HealthService(r.spec.nomad.service, {}, {}); });
-  auto routers = Concurrently([&] { return consul_.KvList(p + "routers/", {}); });
-  auto job = nomad.GetJob(r.spec.nomad.job);
-  auto allocs_read = allocs.get();
-  auto health_read = health.get();
-  auto routers_read = routers.get();
+  ClusterReads reads =
+      prefetched && *hint == target ? std::move(*prefetched) : StartClusterReads(target);
+  auto job = reads.job.get();
+  auto allocs_read = reads.allocs.get();
+  auto health_read = reads.health.get();
+  auto routers_read = reads.routers.get();
   if (!job.ok()) return job.error();
   if (job.value()) s.job = JobView::FromDocument(job.value()->json());
 

@@ -6,7 +6,9 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -86,6 +88,20 @@ class RolloutReconciler {
   clients::ApiResult<Snapshot> Observe(const std::string& name);
 
  private:
+  // What a Rollout's spec pointed at when it was last observed. Observe starts the
+  // cluster reads for it together with the KV reads (one round trip instead of two) and
+  // uses them only when the spec it reads names the same target: a hint, never state.
+  struct ClusterTarget {
+    std::string nomad_namespace;
+    std::string job;
+    std::string service;
+    bool operator==(const ClusterTarget&) const = default;
+  };
+  struct ClusterReads;
+  ClusterReads StartClusterReads(const ClusterTarget& target);
+  std::optional<ClusterTarget> LastTarget(const std::string& name);
+  void RememberTarget(const std::string& name, std::optional<ClusterTarget> target);
+
   struct ActResult {
     bool ok = true;
     bool conflict = false;   // lost a CAS / EnforceIndex race: observe again at once
@@ -104,6 +120,10 @@ class RolloutReconciler {
   std::function<bool()> may_write_;
   ReconcilerOptions options_;
   ReconcileListener* listener_;
+
+  std::mutex targets_mu_;
+  std::map<std::string, ClusterTarget> last_target_;  // by Rollout; erased when its spec is
+                                                      // gone or invalid
 };
 
 // A NoOp's requeue, shortened so that it does not sleep past the next deadline of a

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 
@@ -373,6 +374,98 @@ TEST_F(FollowUpRegisterTest, AJobChangedMeanwhileRefusesTheFollowUpAndIsObserved
   ASSERT_NE(reg, calls_.end()) << ::testing::PrintToString(calls_);
   EXPECT_NE(std::find(put_deploying, reg, "get job"), reg) << ::testing::PrintToString(calls_);
   EXPECT_EQ(std::count(calls_.begin(), calls_.end(), "register"), 1);
+}
+
+// --- The cluster reads of the last observed target start with the KV reads -------------
+
+class PrefetchTest : public FollowUpRegisterTest {
+ protected:
+  void SetUp() override {
+    FollowUpRegisterTest::SetUp();
+    // The spec read answers once a job read has started, or after 2 s: whether the job
+    // read began while the spec was still being read is then visible in the log.
+    ON_CALL(consul_, KvGet(_, _)).WillByDefault(Invoke([this](const std::string& key, auto&) {
+      std::unique_lock lock(mu_);
+      if (key == "rollouts/spec/hello") {
+        job_read_cv_.wait_for(lock, std::chrono::seconds(2), [this] { return job_read_; });
+        calls_.push_back(job_read_ ? "spec read after a job read began" : "spec read alone");
+        return Key(key, spec_);
+      }
+      if (key == "rollouts/status/hello" && status_) {
+        KvResult r = Key(key, *status_);
+        r.value().value->modify_index = status_index_;
+        return r;
+      }
+      return NoKey();
+    }));
+    ON_CALL(nomad_, GetJob(_)).WillByDefault(Invoke([this](const std::string& id) {
+      std::lock_guard lock(mu_);
+      job_read_ = true;
+      job_read_cv_.notify_all();
+      calls_.push_back("get job " + id);
+      if (id != job_["ID"].get<std::string>()) {
+        return nomad::ApiResult<std::optional<nomad::Job>>(std::optional<nomad::Job>{});
+      }
+      return nomad::ApiResult<std::optional<nomad::Job>>(nomad::Job(job_));
+    }));
+    spec_ = kSpec;
+  }
+  // One reconcile with the same reconciler (the hint lives in it); the log starts afresh.
+  std::vector<std::string> ReconcileOnce() {
+    {
+      std::lock_guard lock(mu_);
+      calls_.clear();
+      job_read_ = false;
+    }
+    auto outcome = reconciler_->Reconcile("hello");
+    EXPECT_FALSE(outcome.error) << outcome.message;
+    std::lock_guard lock(mu_);
+    return calls_;
+  }
+  void MakeReconciler() {
+    reconciler_ = std::make_unique<reconcilers::RolloutReconciler>(
+        consul_, [this](const std::string&) -> nomad::NomadClient& { return nomad_; }, nullptr,
+        prober_, [] { return reconcilers::TimePoint(milliseconds(1'800'000'000'000)); },
+        [] { return true; }, reconcilers::ReconcilerOptions{});
+  }
+
+  std::string spec_;
+  bool job_read_ = false;
+  std::condition_variable job_read_cv_;
+  std::unique_ptr<reconcilers::RolloutReconciler> reconciler_;
+};
+
+TEST_F(PrefetchTest, TheLastTargetIsReadAlongWithTheSpec) {
+  MakeReconciler();
+  auto first = ReconcileOnce();
+  ASSERT_FALSE(first.empty());
+  // Nothing known yet: the spec names the job, then the job is read.
+  EXPECT_EQ(first.front(), "spec read alone") << ::testing::PrintToString(first);
+  auto second = ReconcileOnce();
+  ASSERT_FALSE(second.empty());
+  EXPECT_THAT(second, ::testing::Contains("spec read after a job read began"))
+      << ::testing::PrintToString(second);
+  EXPECT_THAT(second, Not(::testing::Contains("spec read alone")))
+      << ::testing::PrintToString(second);
+}
+
+TEST_F(PrefetchTest, ASpecThatMovedToAnotherJobIsReadForThatJob) {
+  MakeReconciler();
+  ReconcileOnce();
+  // The spec now names a job that does not exist: the prefetched read of "hello" must not
+  // stand in for it. decide() records InvalidSpec (unknown job) in the status.
+  {
+    std::lock_guard lock(mu_);
+    auto doc = nlohmann::json::parse(kSpec);
+    doc["spec"]["nomad"]["job"] = "elsewhere";
+    spec_ = doc.dump();
+  }
+  auto calls = ReconcileOnce();
+  EXPECT_THAT(calls, ::testing::Contains("get job hello"));      // the hint, read and dropped
+  EXPECT_THAT(calls, ::testing::Contains("get job elsewhere"));  // what the spec names
+  std::lock_guard lock(mu_);
+  ASSERT_TRUE(status_.has_value());
+  EXPECT_EQ(nlohmann::json::parse(*status_).value("phase", ""), "InvalidSpec") << *status_;
 }
 
 // --- ResultOf and CapAtDeadline ----------------------------------------------------------
