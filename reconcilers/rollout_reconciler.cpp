@@ -17,6 +17,10 @@ std::string ErrorText(const clients::ApiError& e) {
 
 constexpr const char* kNotLeader = "not_leader";
 
+// How old an observation may be for the standby deploy that follows a status write to be
+// decided on it (see Reconcile); older, and it is observed again.
+constexpr Duration kFollowUpMaxAge{500};
+
 // One observe read on its own thread. The clients are thread-safe (http::Client is); the
 // future is always waited for before Observe returns, so references to locals stay valid.
 template <typename Read>
@@ -360,15 +364,19 @@ ReconcileOutcome RolloutReconciler::Reconcile(const std::string& name,
     Snapshot s;
     Action action;
     bool follow_up = false;  // acting on after_write, without a new observe
-    // A status write is often followed by a job register (DeployingStandby -> deploy,
-    // Promoting -> flip). decide() on the same observation with the write applied says
-    // so without observing everything again: the register is guarded by EnforceIndex, so
-    // a job that changed meanwhile refuses it and we observe afresh; the cluster reads are
-    // as old as those of any decision. Anything else (another status write needs the key's
-    // new CAS index, waits want fresh health) starts from a full observe.
+    // A status write that starts a rollout is followed by deploying the standby. decide()
+    // on the same observation with the write applied says so without observing
+    // everything again: the register is guarded by EnforceIndex (a job that changed
+    // meanwhile refuses it and we observe afresh), and a standby deployed just before an
+    // abort or a crash is stopped by the roll back like any other. Only that register,
+    // and only on a fresh observation: the flip and the scale-down wait on health, router
+    // and control state that a slow status write may have outlived, so they (and every
+    // status write, which needs the key's new CAS index) start from a full observe.
     if (after_write) {
       action = Decide(*after_write);
-      follow_up = std::holds_alternative<RegisterJob>(action);
+      const auto* reg = std::get_if<RegisterJob>(&action);
+      follow_up = reg != nullptr && std::holds_alternative<DeployStandbyEdit>(reg->edit) &&
+                  now_() - after_write->now <= kFollowUpMaxAge;
       if (follow_up) s = std::move(*after_write);
       after_write.reset();
     }

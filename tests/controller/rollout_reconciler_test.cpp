@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -346,6 +347,35 @@ TEST_F(FollowUpRegisterTest, TheStandbyRegisterFollowsTheStatusWriteWithoutAnoth
   }
   // After the register, a full observe again (the next step waits on fresh health).
   EXPECT_EQ(calls_.back(), "get job") << ::testing::PrintToString(calls_);
+}
+
+TEST_F(FollowUpRegisterTest, ASlowStatusWriteIsFollowedByAFreshObserve) {
+  // Each status write takes a (simulated) second: the observation is too old by the time it
+  // returns, so the deploy waits for a new one.
+  std::atomic<int64_t> now_ms{1'800'000'000'000};
+  ON_CALL(consul_, KvPut("rollouts/status/hello", _, _))
+      .WillByDefault(Invoke([&](const std::string&, const std::string& value, auto& put) {
+        std::lock_guard lock(mu_);
+        if (put.cas && *put.cas != (status_ ? status_index_ : 0)) {
+          return clients::ApiResult<bool>(false);
+        }
+        status_ = value;
+        ++status_index_;
+        now_ms += 1000;
+        calls_.push_back("put status " + nlohmann::json::parse(value).value("phase", "?"));
+        return clients::ApiResult<bool>(true);
+      }));
+  reconcilers::RolloutReconciler reconciler(
+      consul_, [this](const std::string&) -> nomad::NomadClient& { return nomad_; }, nullptr,
+      prober_, [&] { return reconcilers::TimePoint(milliseconds(now_ms.load())); },
+      [] { return true; }, reconcilers::ReconcilerOptions{});
+  auto outcome = reconciler.Reconcile("hello");
+  ASSERT_FALSE(outcome.error) << outcome.message;
+  auto put_deploying = std::find(calls_.begin(), calls_.end(), "put status DeployingStandby");
+  ASSERT_NE(put_deploying, calls_.end()) << ::testing::PrintToString(calls_);
+  auto reg = std::find(put_deploying, calls_.end(), "register");
+  ASSERT_NE(reg, calls_.end()) << ::testing::PrintToString(calls_);
+  EXPECT_NE(std::find(put_deploying, reg, "get job"), reg) << ::testing::PrintToString(calls_);
 }
 
 TEST_F(FollowUpRegisterTest, AJobChangedMeanwhileRefusesTheFollowUpAndIsObservedAfresh) {
