@@ -106,38 +106,58 @@ std::vector<KvPair> DecodeKvPairs(const json& j) {
 
 namespace {
 
-// SAX handler for DecodeKvIndexes: an array of objects; of each object only the top-level
-// "Key" (string) and "ModifyIndex" (number) are kept, everything else is skipped.
+// SAX handler for DecodeKvIndexes: the body must be an array (or null, as Consul writes
+// an empty list) of objects, each with a string "Key" and a non-negative integer
+// "ModifyIndex"; their other fields, at any depth, are skipped. Anything else throws, as
+// DecodeKvPairs does: a watch must never read a misshapen answer as "no keys".
 class KvIndexSax {
  public:
   std::vector<KvIndex> out;
 
-  bool null() { return true; }
-  bool boolean(bool /*v*/) { return true; }
+  bool null() { return Scalar(/*is_null=*/true); }
+  bool boolean(bool /*v*/) { return Scalar(); }
   bool number_integer(json::number_integer_t v) {
-    if (InEntry() && field_ == "ModifyIndex" && v >= 0) current_.modify_index = uint64_t(v);
-    return true;
+    if (IsField("ModifyIndex")) {
+      if (v < 0) throw std::runtime_error("negative ModifyIndex");
+      index_ = static_cast<uint64_t>(v);
+    }
+    return Scalar();
   }
   bool number_unsigned(json::number_unsigned_t v) {
-    if (InEntry() && field_ == "ModifyIndex") current_.modify_index = v;
-    return true;
+    if (IsField("ModifyIndex")) index_ = v;
+    return Scalar();
   }
-  bool number_float(json::number_float_t /*v*/, const json::string_t& /*s*/) { return true; }
+  bool number_float(json::number_float_t /*v*/, const json::string_t& /*s*/) {
+    if (IsField("ModifyIndex")) throw std::runtime_error("ModifyIndex is not an integer");
+    return Scalar();
+  }
   bool string(json::string_t& v) {
-    if (InEntry() && field_ == "Key") current_.key = std::move(v);
-    return true;
+    if (IsField("Key")) key_ = std::move(v);
+    return Scalar();
   }
-  bool binary(json::binary_t& /*v*/) { return true; }
+  bool binary(json::binary_t& /*v*/) { return Scalar(); }
   bool start_object(std::size_t /*n*/) {
     if (depth_ == 0) throw std::runtime_error("expected a JSON array of KV entries");
-    if (++depth_ == 2) current_ = KvIndex{};
+    if (depth_ == 1) {
+      key_.reset();
+      index_.reset();
+    }
+    ++depth_;
     return true;
   }
   bool end_object() {
-    if (depth_-- == 2) out.push_back(std::move(current_));
+    if (--depth_ == 1) {
+      if (!key_) throw std::runtime_error("KV entry without a string Key");
+      if (!index_) throw std::runtime_error("KV entry " + *key_ + " without a ModifyIndex");
+      out.push_back({std::move(*key_), *index_});
+    }
     return true;
   }
   bool start_array(std::size_t /*n*/) {
+    if (depth_ == 1) throw std::runtime_error("expected KV entries, got an array");
+    if (depth_ == 2 && (field_ == "Key" || field_ == "ModifyIndex")) {
+      throw std::runtime_error(field_ + " is an array");
+    }
     ++depth_;
     return true;
   }
@@ -155,10 +175,26 @@ class KvIndexSax {
   }
 
  private:
-  bool InEntry() const { return depth_ == 2; }
+  // A scalar value: at the top only null (an empty list), never as an array element.
+  bool Scalar(bool is_null = false) {
+    if (depth_ == 0 && !is_null) throw std::runtime_error("expected a JSON array of KV entries");
+    if (depth_ == 1) throw std::runtime_error("expected KV entries, got a scalar");
+    if (depth_ == 2 && (field_ == "Key" || field_ == "ModifyIndex") && !typed_) {
+      throw std::runtime_error(field_ + " has the wrong type");
+    }
+    typed_ = false;
+    return true;
+  }
+  bool IsField(const char* name) {
+    typed_ = depth_ == 2 && field_ == name;
+    return typed_;
+  }
+
   int depth_ = 0;
   std::string field_;
-  KvIndex current_;
+  std::optional<std::string> key_;
+  std::optional<uint64_t> index_;
+  bool typed_ = false;  // the scalar being read was accepted for Key / ModifyIndex
 };
 
 }  // namespace

@@ -133,12 +133,22 @@ TEST(DecodeKvIndexes, KeepsKeyAndModifyIndexOfTopLevelFieldsOnly) {
   EXPECT_EQ(DecodeKvIndexes(body),
             (std::vector<KvIndex>{{"rollouts/spec/a", 9}, {"rollouts/spec/b", 12}}));
   EXPECT_TRUE(DecodeKvIndexes("[]").empty());
+  EXPECT_TRUE(DecodeKvIndexes("null").empty());  // how Consul writes an empty list
 }
 
 TEST(DecodeKvIndexes, RejectsMalformedOrMisshapenBodies) {
   EXPECT_THROW(DecodeKvIndexes(R"([{"Key": "a", "ModifyIndex": 1)"), std::runtime_error);
   EXPECT_THROW(DecodeKvIndexes(R"({"Key": "a", "ModifyIndex": 1})"), std::runtime_error);
   EXPECT_THROW(DecodeKvIndexes("not json"), std::runtime_error);
+  // A misshapen answer must not read as "no keys" (a watch would take every key as deleted).
+  for (const char* body :
+       {"5", R"("x")", "true", "[1]", R"([[{"Key": "a", "ModifyIndex": 1}]])",
+        R"([{"Key": 7, "ModifyIndex": 1}])", R"([{"Key": null, "ModifyIndex": 1}])",
+        R"([{"Key": "a", "ModifyIndex": -1}])", R"([{"Key": "a", "ModifyIndex": 1.5}])",
+        R"([{"Key": "a", "ModifyIndex": "1"}])", R"([{"ModifyIndex": 1}])", R"([{"Key": "a"}])",
+        R"([{"Key": ["a"], "ModifyIndex": 1}])"}) {
+    EXPECT_THROW(DecodeKvIndexes(body), std::runtime_error) << body;
+  }
 }
 
 }  // namespace
