@@ -70,13 +70,11 @@ echo "# controller bench: $count Rollouts, $writes writes, resync ${resync_s}s, 
 echo "# $(date -u +%FT%TZ), $(nproc) cores, load average $(loadavg)" >&2
 stack_start_sandbox
 sandbox_pid=$(cat "$work/sandbox.pid")
-# Like stack_start_rolloutd, but the port is also free of connected sockets (a port of
-# 33000-39999 can be the local end of an outgoing connection: the ephemeral range), and a
-# lost race for it is retried.
+# Like stack_start_rolloutd, but a lost race for the port (another process binding it
+# between the pick and rolloutd's bind) is retried.
 read -r -a rolloutd_env <<<"${ROLLOUTD_ENV:-}"
 for attempt in 1 2 3 4 5; do
   port=$(stack_free_port)
-  ss -Htan "sport = :$port" | grep -q . && continue
   stack_spawn rolloutd env "${rolloutd_env[@]}" "$build/controller/rolloutd" \
     --consul-addr "$CONSUL_HTTP_ADDR" \
     --nomad-addr "$NOMAD_ADDR" --metrics-addr "127.0.0.1:$port" --resync "${resync_s}s"

@@ -19,16 +19,26 @@ stack_die() {
   exit 1
 }
 
-# A free TCP port on 127.0.0.1, outside the sandbox's dynamic port range (20000-32000).
+# A free TCP port on 127.0.0.1: below the sandbox's (and Nomad's) dynamic port range
+# (20000-32000) and below Linux's ephemeral range (32768-60999), so neither a task nor the
+# local end of an outgoing connection can take it between this pick and the bind (the old
+# range 33000-39999 was inside the ephemeral one: a Prometheus once failed to bind).
 stack_free_port() {
-  local p
+  # Fail closed: without ss every port would look free.
+  command -v ss >/dev/null || { echo "stack_free_port: ss (iproute2) is missing" >&2; return 1; }
+  # Ports already handed out by this stack (each call runs in a subshell, so a variable
+  # could not remember them): two calls in a row must not return the same port.
+  local picked=${STACK_DIR:+$STACK_DIR/.picked-ports} p
   for _ in $(seq 1 100); do
-    p=$(shuf -i 33000-39999 -n 1)
-    if ! ss -Htln "sport = :$p" | grep -q .; then
+    p=$(shuf -i 10000-19999 -n 1)
+    [[ -n $picked ]] && grep -qx "$p" "$picked" 2>/dev/null && continue
+    if [[ -z $(ss -Htan "sport = :$p") ]]; then
+      [[ -n $picked ]] && echo "$p" >>"$picked"
       echo "$p"
       return 0
     fi
   done
+  echo "stack_free_port: no free port in 10000-19999 after 100 tries" >&2
   return 1
 }
 

@@ -26,10 +26,12 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p "$dir/conf.d" "$dir/logs" "$dir/tmp"
 # Two "instances" (answering A and B) and the routed front port from the live file, on
-# free ports (picked again if nginx cannot bind one: the picker's range overlaps the
-# kernel's ephemeral ports, so a port can be taken by a client connection meanwhile).
+# three distinct free ports (picked again if nginx cannot bind one: another process may
+# bind a port between the pick and nginx's bind).
 write_conf() {
+  STACK_DIR=$dir
   port_a=$(stack_free_port) port_b=$(stack_free_port) front=$(stack_free_port)
+  [[ -n $port_a && -n $port_b && -n $front ]] || { echo "FAIL: no free ports" >&2; exit 1; }
   cat >"$conf" <<CONF
 worker_processes 1;
 pid $dir/nginx.pid;
