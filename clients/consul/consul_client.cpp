@@ -185,19 +185,25 @@ ApiResult<QueryResult<std::optional<std::string>>> HttpConsulClient::KvGetRaw(
   return out;
 }
 
+ApiResult<http::Response> HttpConsulClient::SendRecurse(const std::string& prefix,
+                                                        const QueryOptions& q) {
+  Call call(http::Method::kGet, KvPath(prefix), Endpoint::kKvRead, http::Safety::kRead, &q);
+  call.query = {"recurse"};
+  return Send(call);
+}
+
 ApiResult<QueryResult<std::vector<KvPair>>> HttpConsulClient::KvList(const std::string& prefix,
                                                                      const QueryOptions& q) {
   using R = QueryResult<std::vector<KvPair>>;
-  Call call(http::Method::kGet, KvPath(prefix), Endpoint::kKvRead, http::Safety::kRead, &q);
-  call.query = {"recurse"};
-  auto sent = Send(call);
+  auto sent = SendRecurse(prefix, q);
   if (!sent) return sent.error();
   R out{{}, MetaFromHeaders(sent->headers)};
   if (sent->status == 404) return out;
-  return DecodeJson<R>(Label(call.method, call.path), *sent, config_.token, [&](const json& j) {
-    out.value = DecodeKvPairs(j);
-    return out;
-  });
+  return DecodeJson<R>(Label(http::Method::kGet, KvPath(prefix)), *sent, config_.token,
+                       [&](const json& j) {
+                         out.value = DecodeKvPairs(j);
+                         return out;
+                       });
 }
 
 ApiResult<QueryResult<std::vector<KvIndex>>> ConsulClient::KvListIndexes(const std::string& prefix,
@@ -212,16 +218,14 @@ ApiResult<QueryResult<std::vector<KvIndex>>> ConsulClient::KvListIndexes(const s
 ApiResult<QueryResult<std::vector<KvIndex>>> HttpConsulClient::KvListIndexes(
     const std::string& prefix, const QueryOptions& q) {
   using R = QueryResult<std::vector<KvIndex>>;
-  Call call(http::Method::kGet, KvPath(prefix), Endpoint::kKvRead, http::Safety::kRead, &q);
-  call.query = {"recurse"};
-  auto sent = Send(call);
+  auto sent = SendRecurse(prefix, q);
   if (!sent) return sent.error();
   R out{{}, MetaFromHeaders(sent->headers)};
   if (sent->status == 404) return out;
   try {
     out.value = DecodeKvIndexes(sent->body);
   } catch (const std::exception& e) {
-    return DecodeError<R>(Label(call.method, call.path), e.what(), config_.token);
+    return DecodeError<R>(Label(http::Method::kGet, KvPath(prefix)), e.what(), config_.token);
   }
   return out;
 }

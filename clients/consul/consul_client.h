@@ -312,6 +312,8 @@ class HttpConsulClient : public ConsulClient {
  private:
   struct Call;
   ApiResult<http::Response> Send(const Call& call);
+  // GET <prefix>?recurse (KvList, KvListIndexes).
+  ApiResult<http::Response> SendRecurse(const std::string& prefix, const QueryOptions& q);
 
   clients::AgentConfig config_;
   std::shared_ptr<http::Client> transport_;

@@ -295,8 +295,9 @@ class FollowUpRegisterTest : public ReconcileErrorKindTest {
           }
           status_ = value;
           ++status_index_;
-          auto doc = nlohmann::json::parse(value);
-          calls_.push_back("put status " + doc.value("phase", std::string("?")));
+          const auto phase = nlohmann::json::parse(value).value("phase", std::string("?"));
+          calls_.push_back("put status " + phase);
+          if (after_status_write_) after_status_write_(phase);
           return clients::ApiResult<bool>(true);
         }));
     ON_CALL(nomad_, GetJob("hello")).WillByDefault(Invoke([this](const std::string&) {
@@ -321,6 +322,21 @@ class FollowUpRegisterTest : public ReconcileErrorKindTest {
         }));
   }
 
+  // Between the status write "put status <phase>" and the reconciler's next step
+  // (called with mu_ held): what else happens meanwhile.
+  std::function<void(const std::string& phase)> after_status_write_;
+  // Whether the cluster was observed again ("get job") between the DeployingStandby status
+  // write and the one register; fails the test if either is missing.
+  bool ObservedBetweenStatusWriteAndRegister() {
+    auto put = std::find(calls_.begin(), calls_.end(), "put status DeployingStandby");
+    EXPECT_NE(put, calls_.end()) << ::testing::PrintToString(calls_);
+    auto reg = std::find(put, calls_.end(), "register");
+    EXPECT_NE(reg, calls_.end()) << ::testing::PrintToString(calls_);
+    EXPECT_EQ(std::count(calls_.begin(), calls_.end(), "register"), 1)
+        << ::testing::PrintToString(calls_);
+    return std::find(put, reg, "get job") != reg;
+  }
+
   std::mutex mu_;
   nlohmann::json job_;
   std::optional<std::string> status_;
@@ -331,12 +347,11 @@ class FollowUpRegisterTest : public ReconcileErrorKindTest {
 TEST_F(FollowUpRegisterTest, TheStandbyRegisterFollowsTheStatusWriteWithoutAnotherObserve) {
   auto outcome = Reconcile();
   ASSERT_FALSE(outcome.error) << outcome.message;
-  // The rollout started and the standby group was deployed, once.
-  auto put_deploying = std::find(calls_.begin(), calls_.end(), "put status DeployingStandby");
-  ASSERT_NE(put_deploying, calls_.end()) << ::testing::PrintToString(calls_);
-  EXPECT_EQ(std::count(calls_.begin(), calls_.end(), "register"), 1)
-      << ::testing::PrintToString(calls_);
+  // The rollout started and the standby group was deployed, once, without observing again.
+  EXPECT_FALSE(ObservedBetweenStatusWriteAndRegister()) << ::testing::PrintToString(calls_);
   // Right after the write: the register it leads to, decided on the same observation.
+  auto put_deploying = std::find(calls_.begin(), calls_.end(), "put status DeployingStandby");
+  ASSERT_NE(put_deploying, calls_.end());
   ASSERT_NE(put_deploying + 1, calls_.end()) << ::testing::PrintToString(calls_);
   EXPECT_EQ(*(put_deploying + 1), "register") << ::testing::PrintToString(calls_);
   for (const auto& g : job_["TaskGroups"]) {
@@ -353,57 +368,27 @@ TEST_F(FollowUpRegisterTest, ASlowStatusWriteIsFollowedByAFreshObserve) {
   // Each status write takes a (simulated) second: the observation is too old by the time it
   // returns, so the deploy waits for a new one.
   std::atomic<int64_t> now_ms{1'800'000'000'000};
-  ON_CALL(consul_, KvPut("rollouts/status/hello", _, _))
-      .WillByDefault(Invoke([&](const std::string&, const std::string& value, auto& put) {
-        std::lock_guard lock(mu_);
-        if (put.cas && *put.cas != (status_ ? status_index_ : 0)) {
-          return clients::ApiResult<bool>(false);
-        }
-        status_ = value;
-        ++status_index_;
-        now_ms += 1000;
-        calls_.push_back("put status " + nlohmann::json::parse(value).value("phase", "?"));
-        return clients::ApiResult<bool>(true);
-      }));
+  after_status_write_ = [&](const std::string&) { now_ms += 1000; };
   reconcilers::RolloutReconciler reconciler(
       consul_, [this](const std::string&) -> nomad::NomadClient& { return nomad_; }, nullptr,
       prober_, [&] { return reconcilers::TimePoint(milliseconds(now_ms.load())); },
       [] { return true; }, reconcilers::ReconcilerOptions{});
   auto outcome = reconciler.Reconcile("hello");
   ASSERT_FALSE(outcome.error) << outcome.message;
-  auto put_deploying = std::find(calls_.begin(), calls_.end(), "put status DeployingStandby");
-  ASSERT_NE(put_deploying, calls_.end()) << ::testing::PrintToString(calls_);
-  auto reg = std::find(put_deploying, calls_.end(), "register");
-  ASSERT_NE(reg, calls_.end()) << ::testing::PrintToString(calls_);
-  EXPECT_NE(std::find(put_deploying, reg, "get job"), reg) << ::testing::PrintToString(calls_);
+  EXPECT_TRUE(ObservedBetweenStatusWriteAndRegister()) << ::testing::PrintToString(calls_);
 }
 
 TEST_F(FollowUpRegisterTest, AJobChangedMeanwhileRefusesTheFollowUpAndIsObservedAfresh) {
   // Someone else registers the job between our status write and our register.
-  ON_CALL(consul_, KvPut("rollouts/status/hello", _, _))
-      .WillByDefault(Invoke([this](const std::string&, const std::string& value, auto& put) {
-        std::lock_guard lock(mu_);
-        if (put.cas && *put.cas != (status_ ? status_index_ : 0)) {
-          return clients::ApiResult<bool>(false);
-        }
-        status_ = value;
-        ++status_index_;
-        auto phase = nlohmann::json::parse(value).value("phase", std::string("?"));
-        calls_.push_back("put status " + phase);
-        if (phase == "DeployingStandby") {
-          job_["JobModifyIndex"] = job_["JobModifyIndex"].get<uint64_t>() + 1;
-        }
-        return clients::ApiResult<bool>(true);
-      }));
+  after_status_write_ = [this](const std::string& phase) {
+    if (phase == "DeployingStandby") {
+      job_["JobModifyIndex"] = job_["JobModifyIndex"].get<uint64_t>() + 1;
+    }
+  };
   auto outcome = Reconcile();
   ASSERT_FALSE(outcome.error) << outcome.message;
   // The refused register is not logged; the one that landed came after a new observe.
-  auto put_deploying = std::find(calls_.begin(), calls_.end(), "put status DeployingStandby");
-  ASSERT_NE(put_deploying, calls_.end()) << ::testing::PrintToString(calls_);
-  auto reg = std::find(put_deploying, calls_.end(), "register");
-  ASSERT_NE(reg, calls_.end()) << ::testing::PrintToString(calls_);
-  EXPECT_NE(std::find(put_deploying, reg, "get job"), reg) << ::testing::PrintToString(calls_);
-  EXPECT_EQ(std::count(calls_.begin(), calls_.end(), "register"), 1);
+  EXPECT_TRUE(ObservedBetweenStatusWriteAndRegister()) << ::testing::PrintToString(calls_);
 }
 
 // --- The cluster reads of the last observed target start with the KV reads -------------
