@@ -152,8 +152,8 @@ void NomadState::Handle(http::ServerRequest request, http::Responder respond) {
 }
 
 void NomadState::Read(const http::ServerRequest& request, Table table,
-                      std::function<ReadReply()> render, http::Responder& respond,
-                      Replies& replies) {
+                      std::function<ReadReply()> render, http::Responder& respond, Replies& replies,
+                      std::string alloc_job) {
   const auto query = http::ParseQuery(request.query);
   uint64_t min_index = 0;
   if (auto index = QueryValue(query, "index")) {
@@ -183,7 +183,8 @@ void NomadState::Read(const http::ServerRequest& request, Table table,
   std::uniform_int_distribution<int64_t> jitter(0, std::max<int64_t>(0, wait.count() / 16));
   const auto deadline = SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
                                                  wait + std::chrono::nanoseconds(jitter(rng_)));
-  waiters_.push_back(Waiter{table, min_index, deadline, std::move(render), std::move(respond)});
+  waiters_.push_back(Waiter{table, std::move(alloc_job), min_index, deadline, std::move(render),
+                            std::move(respond)});
 }
 
 void NomadState::Route(const http::ServerRequest& request, http::Responder& respond,
@@ -192,12 +193,12 @@ void NomadState::Route(const http::ServerRequest& request, http::Responder& resp
   const std::string& method = request.method;
   const auto query = http::ParseQuery(request.query);
   auto reply = [&](http::Response r) { replies.emplace_back(std::move(respond), std::move(r)); };
-  auto read = [&](Table table, std::function<ReadReply()> render) {
+  auto read = [&](Table table, std::function<ReadReply()> render, std::string alloc_job = {}) {
     if (method != "GET") {
       reply(TextResponse(405, "Invalid method"));
       return;
     }
-    Read(request, table, std::move(render), respond, replies);
+    Read(request, table, std::move(render), respond, replies, std::move(alloc_job));
   };
   const bool is_write = method == "PUT" || method == "POST";
 
@@ -307,7 +308,8 @@ void NomadState::Route(const http::ServerRequest& request, http::Responder& resp
       read(Table::kJobs, [this, id] { return JobRead(id); });
     }
   } else if (sub == "allocations") {
-    read(Table::kAllocs, [this, id] { return JobAllocations(id); });
+    read(
+        Table::kAllocs, [this, id] { return JobAllocations(id); }, id);
   } else if (sub == "evaluations") {
     read(Table::kEvals, [this, id] { return JobEvaluations(id); });
   } else if (sub == "deployments") {

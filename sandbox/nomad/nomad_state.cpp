@@ -109,6 +109,8 @@ void NomadState::TouchAlloc(Allocation& alloc, uint64_t index) {
   alloc.modify_index = index;
   alloc.modify_time = SystemClock::now();
   Bump(Table::kAllocs, index);
+  uint64_t& job_index = job_allocs_index_[alloc.job_id];
+  job_index = std::max(job_index, index);
   MarkDirty(alloc.job_id);
 }
 
@@ -1056,7 +1058,12 @@ void NomadState::AnswerWaiters(Replies& replies, bool /*timeouts_only_if_due*/) 
   const auto now = SteadyClock::now();
   auto it = waiters_.begin();
   while (it != waiters_.end()) {
-    if (table_index_[it->table] > it->min_index || now >= it->deadline || stopping_) {
+    uint64_t changed = table_index_[it->table];
+    if (!it->alloc_job.empty()) {
+      auto job = job_allocs_index_.find(it->alloc_job);
+      changed = job == job_allocs_index_.end() ? 0 : job->second;
+    }
+    if (changed > it->min_index || now >= it->deadline || stopping_) {
       ReadReply reply = it->render();
       http::Response response;
       response.status = reply.status;

@@ -42,6 +42,10 @@ class NomadState {
  private:
   struct Waiter {
     Table table;
+    // Set for /v1/job/<id>/allocations: like the real agent (a memdb watch on that job's
+    // allocations), the query wakes only when one of the job's allocations changes, not
+    // on any change to the table; it still answers with the table's index.
+    std::string alloc_job;
     uint64_t min_index;
     SteadyClock::time_point deadline;
     std::function<ReadReply()> render;
@@ -52,7 +56,7 @@ class NomadState {
   // --- HTTP (nomad_api.cpp) ---
   void Route(const http::ServerRequest& request, http::Responder& respond, Replies& replies);
   void Read(const http::ServerRequest& request, Table table, std::function<ReadReply()> render,
-            http::Responder& respond, Replies& replies);
+            http::Responder& respond, Replies& replies, std::string alloc_job = {});
   http::Response RegisterJob(const http::ServerRequest& request, const std::string& url_id);
   http::Response PlanJob(const http::ServerRequest& request, const std::string& id);
   http::Response ScaleJob(const http::ServerRequest& request, const std::string& id);
@@ -129,6 +133,7 @@ class NomadState {
 
   uint64_t index_ = 1;
   std::map<Table, uint64_t> table_index_;
+  std::map<std::string, uint64_t> job_allocs_index_;  // by job: its allocations' last change
   std::map<std::string, JobRecord> jobs_;
   std::map<std::string, nlohmann::json> evals_;  // by ID, rendered
   std::map<std::string, Allocation> allocs_;     // by ID (Nomad lists in ID order)

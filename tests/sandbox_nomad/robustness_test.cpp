@@ -1,5 +1,7 @@
 // Bad input gets the agent's status codes and plain-text errors, never a crash.
 #include <algorithm>
+#include <future>
+#include <thread>
 
 #include "tests/sandbox_nomad/nomad_test_env.h"
 
@@ -90,6 +92,69 @@ TEST(NomadRobustness, ScaleAndCountChangesPlaceAndStopAllocations) {
   ASSERT_EQ(status["TaskGroups"]["g"]["Events"].size(), 3u);
   EXPECT_EQ(status["TaskGroups"]["g"]["Events"][1]["Error"], true);
   EXPECT_EQ(env.Get("/v1/job/counted/versions").body["Versions"].size(), 3u);
+}
+
+// Like the real agent, a blocking query on one job's allocations waits for that job's
+// allocations to change, not for any allocation of any job (it still answers with the
+// allocations table's index). A controller watching 40 jobs otherwise wakes 40 times for
+// every allocation change in the cluster.
+TEST(NomadRobustness, AJobsAllocationsQueryIgnoresOtherJobs) {
+  NomadTestEnv env;
+  auto sleeper = [](const std::string& id) {
+    return json{{"ID", id},
+                {"Datacenters", {"dc1"}},
+                {"TaskGroups",
+                 {{{"Name", "g"},
+                   {"Count", 1},
+                   {"Update", {{"HealthCheck", "task_states"}}},
+                   {"Tasks",
+                    {{{"Name", "t"},
+                      {"Driver", "raw_exec"},
+                      {"Config", {{"command", "/bin/sleep"}, {"args", {"60"}}}}}}}}}}};
+  };
+  for (const std::string id : {"watched", "other"}) {
+    ASSERT_EQ(env.Post("/v1/jobs", {{"Job", WithFastUpdate(sleeper(id))}}).status, 200);
+    ASSERT_TRUE(env.WaitDeployment(id, 0, "successful"));
+  }
+  auto max_modify = [](const json& allocs) {
+    uint64_t m = 0;
+    for (const json& a : allocs) m = std::max(m, a["ModifyIndex"].get<uint64_t>());
+    return m;
+  };
+  // The watched job's own allocations may still be touched a moment after its deployment
+  // (client updates): a wake for that is correct, so such a round is tried again.
+  std::string index;
+  std::future<Reply> blocked;
+  bool ignored_other = false;
+  for (int round = 1; round <= 3 && !ignored_other; ++round) {
+    index = env.Get("/v1/job/watched/allocations").headers.at("X-Nomad-Index");
+    blocked = std::async(std::launch::async, [&env, index] {
+      return env.Get("/v1/job/watched/allocations?index=" + index + "&wait=20s");
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // parked before the change
+    // Another job's allocations change (one more placed).
+    ASSERT_EQ(env.Post("/v1/job/other/scale", {{"Count", 1 + round}, {"Target", {{"Group", "g"}}}})
+                  .status,
+              200);
+    ASSERT_TRUE(env.WaitDeployment("other", round, "successful"));
+    EXPECT_GT(std::stoull(env.Get("/v1/job/other/allocations").headers.at("X-Nomad-Index")),
+              std::stoull(index));
+    if (blocked.wait_for(std::chrono::milliseconds(300)) == std::future_status::timeout) {
+      ignored_other = true;  // still waiting: the other job's change did not wake it
+    } else {
+      Reply early = blocked.get();
+      ASSERT_GT(max_modify(early.body), std::stoull(index))
+          << "woken by another job's allocations: " << early.text;
+    }
+  }
+  ASSERT_TRUE(ignored_other) << "the watched job's allocations kept changing";
+  // Its own allocations change: it answers, with the table's index.
+  ASSERT_EQ(env.Post("/v1/job/watched/scale", {{"Count", 2}, {"Target", {{"Group", "g"}}}}).status,
+            200);
+  ASSERT_EQ(blocked.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  Reply woken = blocked.get();
+  EXPECT_EQ(woken.status, 200);
+  EXPECT_GT(std::stoull(woken.headers.at("X-Nomad-Index")), std::stoull(index));
 }
 
 TEST(NomadRobustness, RejectedScaleBugIsReproducedOnlyOnRequest) {
