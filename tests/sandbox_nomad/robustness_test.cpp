@@ -52,19 +52,23 @@ TEST(NomadRobustness, BadRequestsGetErrorsAndTheAgentKeepsServing) {
   EXPECT_EQ(env.Get("/v1/jobs").body, json::array());
 }
 
+// A one-group job (group "g", Count 1) whose task sleeps a minute; healthy once running.
+json SleeperJob(const std::string& id) {
+  return {{"ID", id},
+          {"Datacenters", {"dc1"}},
+          {"TaskGroups",
+           {{{"Name", "g"},
+             {"Count", 1},
+             {"Update", {{"HealthCheck", "task_states"}}},
+             {"Tasks",
+              {{{"Name", "t"},
+                {"Driver", "raw_exec"},
+                {"Config", {{"command", "/bin/sleep"}, {"args", {"60"}}}}}}}}}}};
+}
+
 TEST(NomadRobustness, ScaleAndCountChangesPlaceAndStopAllocations) {
   NomadTestEnv env;
-  json job = {{"ID", "counted"},
-              {"Datacenters", {"dc1"}},
-              {"TaskGroups",
-               {{{"Name", "g"},
-                 {"Count", 1},
-                 {"Update", {{"HealthCheck", "task_states"}}},
-                 {"Tasks",
-                  {{{"Name", "t"},
-                    {"Driver", "raw_exec"},
-                    {"Config", {{"command", "/bin/sleep"}, {"args", {"60"}}}}}}}}}}};
-  ASSERT_EQ(env.Post("/v1/jobs", {{"Job", WithFastUpdate(job)}}).status, 200);
+  ASSERT_EQ(env.Post("/v1/jobs", {{"Job", WithFastUpdate(SleeperJob("counted"))}}).status, 200);
   ASSERT_TRUE(env.WaitDeployment("counted", 0, "successful"));
   Reply scaled = env.Post("/v1/job/counted/scale", {{"Count", 3}, {"Target", {{"Group", "g"}}}});
   ASSERT_EQ(scaled.status, 200) << scaled.text;
@@ -100,20 +104,8 @@ TEST(NomadRobustness, ScaleAndCountChangesPlaceAndStopAllocations) {
 // every allocation change in the cluster.
 TEST(NomadRobustness, AJobsAllocationsQueryIgnoresOtherJobs) {
   NomadTestEnv env;
-  auto sleeper = [](const std::string& id) {
-    return json{{"ID", id},
-                {"Datacenters", {"dc1"}},
-                {"TaskGroups",
-                 {{{"Name", "g"},
-                   {"Count", 1},
-                   {"Update", {{"HealthCheck", "task_states"}}},
-                   {"Tasks",
-                    {{{"Name", "t"},
-                      {"Driver", "raw_exec"},
-                      {"Config", {{"command", "/bin/sleep"}, {"args", {"60"}}}}}}}}}}};
-  };
   for (const std::string id : {"watched", "other"}) {
-    ASSERT_EQ(env.Post("/v1/jobs", {{"Job", WithFastUpdate(sleeper(id))}}).status, 200);
+    ASSERT_EQ(env.Post("/v1/jobs", {{"Job", WithFastUpdate(SleeperJob(id))}}).status, 200);
     ASSERT_TRUE(env.WaitDeployment(id, 0, "successful"));
   }
   auto max_modify = [](const json& allocs) {
