@@ -114,10 +114,11 @@ TEST(NomadRobustness, AJobsAllocationsQueryIgnoresOtherJobs) {
     return m;
   };
   // The watched job's own allocations may still be touched a moment after its deployment
-  // (client updates): a wake for that is correct, so such a round is tried again.
+  // (client updates), and the query may reach the agent late: such a round is tried again.
   std::string index;
   std::future<Reply> blocked;
   bool ignored_other = false;
+  std::string last_early;
   for (int round = 1; round <= 3 && !ignored_other; ++round) {
     index = env.Get("/v1/job/watched/allocations").headers.at("X-Nomad-Index");
     blocked = std::async(std::launch::async, [&env, index] {
@@ -134,12 +135,14 @@ TEST(NomadRobustness, AJobsAllocationsQueryIgnoresOtherJobs) {
     if (blocked.wait_for(std::chrono::milliseconds(300)) == std::future_status::timeout) {
       ignored_other = true;  // still waiting: the other job's change did not wake it
     } else {
+      // Woken by its own allocations (fine), or by the other job's (the bug), or the query
+      // reached the agent only after the change (a slow box): another round tells.
       Reply early = blocked.get();
-      ASSERT_GT(max_modify(early.body), std::stoull(index))
-          << "woken by another job's allocations: " << early.text;
+      if (max_modify(early.body) <= std::stoull(index)) last_early = early.text;
     }
   }
-  ASSERT_TRUE(ignored_other) << "the watched job's allocations kept changing";
+  ASSERT_TRUE(ignored_other) << "answered in every round; last without a change of its own: "
+                             << last_early;
   // Its own allocations change: it answers, with the table's index.
   ASSERT_EQ(env.Post("/v1/job/watched/scale", {{"Count", 2}, {"Target", {{"Group", "g"}}}}).status,
             200);
