@@ -7,7 +7,10 @@
 
 #include <atomic>
 #include <boost/asio/ssl.hpp>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <stdexcept>
 
 #include "clients/http/server.h"
@@ -38,6 +41,32 @@ uint16_t PickFreePort(const std::string& host) {
   return ntohs(addr.sin_port);
 }
 
+// Replies being written. cpprestsdk's asio listener crashes (SIGSEGV in
+// epoll_reactor::start_op) when close() runs while a connection is still finishing a reply
+// and starting its next read, e.g. answering a blocking query whose client has gone
+// (NomadClient.BlockingQueryIsCancellable: about 1 run in 20). Stop() therefore lets the
+// replies in flight finish, within a bound, before it closes the listener.
+class RepliesInFlight {
+ public:
+  void Begin() {
+    std::lock_guard lock(mu_);
+    ++count_;
+  }
+  void End() {
+    std::lock_guard lock(mu_);
+    if (--count_ == 0) idle_.notify_all();
+  }
+  void WaitIdle(std::chrono::milliseconds limit) {
+    std::unique_lock lock(mu_);
+    idle_.wait_for(lock, limit, [this] { return count_ == 0; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable idle_;
+  int count_ = 0;
+};
+
 class CpprestServer final : public Server {
  public:
   CpprestServer(const ServerOptions& options, Handler handler, uint16_t port)
@@ -55,9 +84,10 @@ class CpprestServer final : public Server {
       });
     }
     listener_ = std::make_unique<wl::http_listener>(web::uri(base_url_), cfg);
-    listener_->support([handler = std::move(handler)](const ws::http_request& request) {
-      Dispatch(request, handler);
-    });
+    listener_->support(
+        [handler = std::move(handler), replies = replies_](const ws::http_request& request) {
+          Dispatch(request, handler, replies);
+        });
     listener_->open().wait();
   }
 
@@ -68,6 +98,7 @@ class CpprestServer final : public Server {
 
   void Stop() override {
     if (stopped_.exchange(true)) return;
+    replies_->WaitIdle(std::chrono::seconds(2));
     try {
       listener_->close().wait();
     } catch (const std::exception&) {
@@ -76,7 +107,8 @@ class CpprestServer final : public Server {
   }
 
  private:
-  static void Dispatch(ws::http_request request, const Handler& handler) {  // NOLINT
+  static void Dispatch(ws::http_request request, const Handler& handler,  // NOLINT
+                       const std::shared_ptr<RepliesInFlight>& replies) {
     ServerRequest in;
     in.method = request.method();
     const web::uri& uri = request.request_uri();
@@ -86,7 +118,7 @@ class CpprestServer final : public Server {
     for (const auto& [name, value] : request.headers()) in.headers.emplace(name, value);
     in.remote_address = request.remote_address();
     auto replied = std::make_shared<std::atomic<bool>>(false);
-    Responder respond = [request, replied](Response out) mutable {
+    Responder respond = [request, replied, replies](Response out) mutable {
       if (replied->exchange(true)) return;
       ws::http_response resp(static_cast<ws::status_code>(out.status));
       if (!out.body.empty()) {
@@ -95,12 +127,14 @@ class CpprestServer final : public Server {
       // set_body adds its own Content-Type; only the handler decides ours.
       resp.headers().remove(ws::header_names::content_type);
       for (const auto& [name, value] : out.headers) resp.headers().add(name, value);
-      request.reply(resp).then([](const pplx::task<void>& t) {
+      replies->Begin();
+      request.reply(resp).then([replies](const pplx::task<void>& t) {
         try {
           t.get();
         } catch (const std::exception&) {
           // The peer went away while we were answering (a cancelled blocking query).
         }
+        replies->End();
       });
     };
     // The body arrives on the listener's own thread pool: waiting for it with .get() on a
@@ -124,6 +158,7 @@ class CpprestServer final : public Server {
 
   uint16_t port_;
   std::string base_url_;
+  std::shared_ptr<RepliesInFlight> replies_ = std::make_shared<RepliesInFlight>();
   std::unique_ptr<wl::http_listener> listener_;
   std::atomic<bool> stopped_{false};
 };
