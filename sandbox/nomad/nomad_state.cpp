@@ -21,6 +21,17 @@ using nlohmann::json;
 
 namespace {
 
+// The objects of one job from a per-job index (job ID -> object ID -> pointer), in ID order.
+template <typename Out, typename Index>
+std::vector<Out> ValuesOfJob(const Index& by_job, const std::string& job_id) {
+  std::vector<Out> out;
+  auto it = by_job.find(job_id);
+  if (it == by_job.end()) return out;
+  out.reserve(it->second.size());
+  for (const auto& [id, value] : it->second) out.push_back(value);
+  return out;
+}
+
 constexpr auto kTickInterval = std::chrono::milliseconds(20);
 // Shutdown honours each task's KillTimeout, but never waits longer than this in total.
 constexpr auto kShutdownKillCap = std::chrono::seconds(10);
@@ -119,30 +130,15 @@ void NomadState::MarkDirty(const std::string& job_id) {
 }
 
 std::vector<Allocation*> NomadState::AllocsOf(const std::string& job_id) {
-  std::vector<Allocation*> out;
-  auto it = allocs_by_job_.find(job_id);
-  if (it == allocs_by_job_.end()) return out;
-  out.reserve(it->second.size());
-  for (const auto& [id, alloc] : it->second) out.push_back(alloc);
-  return out;
+  return ValuesOfJob<Allocation*>(allocs_by_job_, job_id);
 }
 
 std::vector<const Allocation*> NomadState::AllocsOf(const std::string& job_id) const {
-  std::vector<const Allocation*> out;
-  auto it = allocs_by_job_.find(job_id);
-  if (it == allocs_by_job_.end()) return out;
-  out.reserve(it->second.size());
-  for (const auto& [id, alloc] : it->second) out.push_back(alloc);
-  return out;
+  return ValuesOfJob<const Allocation*>(allocs_by_job_, job_id);
 }
 
 std::vector<Deployment*> NomadState::DeploymentsOf(const std::string& job_id) {
-  std::vector<Deployment*> out;
-  auto it = deployments_by_job_.find(job_id);
-  if (it == deployments_by_job_.end()) return out;
-  out.reserve(it->second.size());
-  for (const auto& [id, d] : it->second) out.push_back(d);
-  return out;
+  return ValuesOfJob<Deployment*>(deployments_by_job_, job_id);
 }
 
 std::string NomadState::CreateEvaluation(const std::string& job_id, const std::string& triggered_by,
