@@ -1,9 +1,9 @@
 #include "sandbox/nomad/task_process.h"
 
 #include <fcntl.h>
+#include <spawn.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <map>
 
 namespace rollouts::sandbox {
@@ -36,98 +37,28 @@ std::string ResolveCommand(const std::string& command, const std::vector<std::st
   return command;
 }
 
-void ReportErrno(int report_fd) {
-  int e = errno;
-  (void)!write(report_fd, &e, sizeof(e));
+// The shim binary: $ROLLOUT_TASK_SHIM, else next to this executable (rollout-sandbox and
+// rollout-task-shim are built side by side), else where this build put it
+// (test binaries that link the sandbox live elsewhere in the build tree).
+std::string ShimPath() {
+  if (const char* env = std::getenv("ROLLOUT_TASK_SHIM"); env != nullptr && env[0] != '\0') {
+    return env;
+  }
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const std::filesystem::path beside = self.parent_path() / "rollout-task-shim";
+    if (access(beside.c_str(), X_OK) == 0) return beside.string();
+  }
+  return ROLLOUTS_TASK_SHIM_BUILD_PATH;
 }
 
-// The task process itself: default signal handling, log files, work dir, exec.
-[[noreturn]] void ExecTask(const char* path, char* const argv[], char* const envp[],
-                           const char* work_dir, const char* out_path, const char* err_path,
-                           int report_fd) {
-  // Dispositions and the mask are inherited through fork and exec; the sandbox (and the
-  // shim) block or ignore some, tasks must get the defaults.
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-  int in = open("/dev/null", O_RDONLY);
-  int out = open(out_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-  int err = open(err_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-  if (in < 0 || out < 0 || err < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) {
-    ReportErrno(report_fd);
-    _exit(127);
-  }
-  if (work_dir[0] != '\0' && chdir(work_dir) != 0) {
-    ReportErrno(report_fd);
-    _exit(127);
-  }
-  // Close everything else (server sockets, other tasks' files) except the report pipe,
-  // which is close-on-exec.
-  if (report_fd > 3) close_range(3, static_cast<unsigned>(report_fd) - 1, 0);
-  close_range(static_cast<unsigned>(report_fd) + 1, ~0U, 0);
-  execve(path, argv, envp);
-  ReportErrno(report_fd);
-  _exit(127);
-}
-
-void KillOwnGroup(int) {
-  kill(0, SIGKILL);
-}
-
-// Between the sandbox and the task sits a small shim (this forked child, never exec'd):
-// it leads the task's process group, and when the sandbox dies (PR_SET_PDEATHSIG, even
-// on SIGKILL) it SIGKILLs the whole group, so the task's own children (a shell's
-// commands) die too, not only the direct child. It ignores the kill signals the sandbox
-// sends to the group (they are for the task) and exits the way the task exited.
-// Only async-signal-safe calls here: the sandbox has other threads.
-[[noreturn]] void RunShim(pid_t parent, const char* path, char* const argv[], char* const envp[],
-                          const char* work_dir, const char* out_path, const char* err_path,
-                          int report_fd) {
-  setsid();
-  struct sigaction ignore {};
-  ignore.sa_handler = SIG_IGN;
-  for (int sig : {SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGPIPE}) {
-    sigaction(sig, &ignore, nullptr);
-  }
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  sigaction(SIGCHLD, &dfl, nullptr);
-  const int parent_death = SIGRTMAX;
-  struct sigaction orphaned {};
-  orphaned.sa_handler = KillOwnGroup;
-  sigaction(parent_death, &orphaned, nullptr);
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-  prctl(PR_SET_PDEATHSIG, parent_death);
-  // The sandbox may have died before prctl took effect.
-  if (getppid() != parent) _exit(127);
-  const pid_t shim = getpid();
-  const pid_t task = fork();
-  if (task < 0) {
-    ReportErrno(report_fd);
-    _exit(127);
-  }
-  if (task == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != shim) _exit(127);
-    ExecTask(path, argv, envp, work_dir, out_path, err_path, report_fd);
-  }
-  close(report_fd);
-  int status = 0;
-  while (waitpid(task, &status, 0) < 0) {
-    if (errno != EINTR) _exit(127);
-  }
-  if (WIFSIGNALED(status)) {
-    const int sig = WTERMSIG(status);
-    sigaction(sig, &dfl, nullptr);
-    kill(shim, sig);
-    _exit(128 + sig);
-  }
-  _exit(WEXITSTATUS(status));
+// An errno as Go's syscall.Errno prints it: glibc's text with a lower-case first letter
+// ("no such file or directory", "permission denied", "exec format error").
+std::string GoErrnoText(int error) {
+  std::string text = std::strerror(error);
+  if (!text.empty()) text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
+  return text;
 }
 
 }  // namespace
@@ -137,30 +68,56 @@ LaunchResult LaunchTask(const TaskLaunch& launch) {
   std::vector<std::string> argv_storage;
   argv_storage.push_back(launch.command);
   argv_storage.insert(argv_storage.end(), launch.args.begin(), launch.args.end());
-  std::vector<char*> argv;
-  for (std::string& a : argv_storage) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_storage = launch.env;
-  std::vector<char*> envp;
-  for (std::string& e : env_storage) envp.push_back(e.data());
-  envp.push_back(nullptr);
+
+  // The shim's command line (see task_shim_main.cpp); its own environment stays empty, so
+  // only the task carries the task's environment.
+  static const std::string shim = ShimPath();
+  std::vector<std::string> shim_args = {shim,
+                                        std::to_string(getpid()),
+                                        launch.work_dir,
+                                        launch.stdout_path,
+                                        launch.stderr_path,
+                                        path,
+                                        std::to_string(argv_storage.size())};
+  shim_args.insert(shim_args.end(), argv_storage.begin(), argv_storage.end());
+  shim_args.emplace_back("--");
+  shim_args.insert(shim_args.end(), launch.env.begin(), launch.env.end());
+  std::vector<char*> shim_argv;
+  for (std::string& a : shim_args) shim_argv.push_back(a.data());
+  shim_argv.push_back(nullptr);
+  char* no_env[] = {nullptr};
 
   int report[2];
   if (pipe2(report, O_CLOEXEC) != 0) {
     return {-1, std::string("failed to create pipe: ") + std::strerror(errno)};
   }
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid < 0) {
-    close(report[0]);
-    close(report[1]);
-    return {-1, std::string("failed to fork: ") + std::strerror(errno)};
-  }
-  if (pid == 0) {
-    RunShim(parent, path.c_str(), argv.data(), envp.data(), launch.work_dir.c_str(),
-            launch.stdout_path.c_str(), launch.stderr_path.c_str(), report[1]);
-  }
+  // posix_spawn (vfork-like: no copy of the sandbox's address space) with the report pipe
+  // as the shim's fd 3 (dup2 clears close-on-exec), /dev/null as its stdin, an empty
+  // signal mask and default dispositions whatever the sandbox's threads block or ignore.
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, report[1], 3);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none;
+  sigemptyset(&none);
+  sigset_t all;
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid = -1;
+  const int spawn_error =
+      posix_spawn(&pid, shim.c_str(), &actions, &attr, shim_argv.data(), no_env);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
   close(report[1]);
+  if (spawn_error != 0) {
+    close(report[0]);
+    return {-1, "failed to launch command with executor: cannot start " + shim + ": " +
+                    std::strerror(spawn_error)};
+  }
   int child_errno = 0;
   ssize_t n;
   do {
@@ -171,7 +128,7 @@ LaunchResult LaunchTask(const TaskLaunch& launch) {
     int status = 0;
     waitpid(pid, &status, 0);
     return {-1, "failed to launch command with executor: rpc error: code = Unknown desc = " +
-                    std::string("fork/exec ") + path + ": " + std::strerror(child_errno)};
+                    std::string("fork/exec ") + path + ": " + GoErrnoText(child_errno)};
   }
   return {pid, ""};
 }

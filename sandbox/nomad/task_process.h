@@ -1,7 +1,8 @@
-// Running raw_exec tasks as real local processes. Each task runs under a small shim in
-// its own session and process group (so a kill reaches the task's children too); the
-// shim has PR_SET_PDEATHSIG and SIGKILLs the whole group when the sandbox dies, even
-// when the sandbox is SIGKILLed. The pid the caller gets is the shim's (= the group's).
+// Running raw_exec tasks as real local processes. Each task runs under a small shim
+// (rollout-task-shim, started with posix_spawn: see task_shim_main.cpp) in its own session
+// and process group (so a kill reaches the task's children too); the shim has
+// PR_SET_PDEATHSIG and SIGKILLs the whole group when the sandbox dies, even when the
+// sandbox is SIGKILLed. The pid the caller gets is the shim's (= the group's).
 #pragma once
 
 #include <sys/types.h>

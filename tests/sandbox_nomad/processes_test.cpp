@@ -212,6 +212,47 @@ TEST(NomadProcesses, TaskEnvironmentAndLogs) {
   EXPECT_EQ(err.str(), "oops\n");
 }
 
+// The task's argv reaches it word for word through the shim's command line, "--" and
+// empty words included, and the task (not the shim) carries the task's environment.
+TEST(NomadProcesses, TaskArgumentsArriveUnchanged) {
+  NomadTestEnv env;
+  json body = ShellJob("argjob", "");
+  body["Job"]["TaskGroups"][0]["Tasks"][0]["Config"]["args"] = {
+      "-c", "printf '<%s>' \"$@\"; echo; sleep 30", "sh", "--", "", "a b", "--", "KEY=value"};
+  ASSERT_EQ(env.Post("/v1/jobs", body).status, 200);
+  ASSERT_TRUE(env.WaitDeployment("argjob", 0, "successful"));
+  const auto out_path =
+      env.data_dir() / "alloc" / OnlyAllocation(env, "argjob")["ID"].get<std::string>() / "t.stdout";
+  std::string out;
+  EXPECT_TRUE(NomadTestEnv::WaitFor([&] {
+    std::stringstream text;
+    text << std::ifstream(out_path).rdbuf();
+    out = text.str();
+    return !out.empty();
+  }));
+  EXPECT_EQ(out, "<--><><a b><--><KEY=value>\n");
+  EXPECT_EQ(ProcessesWithEnv("NOMAD_JOB_ID", "argjob").size(), 2u);  // the sh and its sleep
+}
+
+// Nomad's text for it, Go's lower-case errno included.
+TEST(NomadProcesses, MissingCommandIsADriverFailure) {
+  NomadTestEnv env;
+  json body = ShellJob("nocmd", "", {{"Attempts", 0}, {"Mode", "fail"}});
+  body["Job"]["TaskGroups"][0]["Tasks"][0]["Config"] = {{"command", "/nonexistent/app"}};
+  ASSERT_EQ(env.Post("/v1/jobs", body).status, 200);
+  ASSERT_TRUE(env.WaitDeployment("nocmd", 0, "failed"));
+  const json task = OnlyAllocation(env, "nocmd")["TaskStates"]["t"];
+  bool driver_failure = false;
+  for (const json& e : task["Events"]) {
+    if (e["Type"] != "Driver Failure") continue;
+    driver_failure = true;
+    EXPECT_EQ(e["DriverError"],
+              "failed to launch command with executor: rpc error: code = Unknown desc = fork/exec "
+              "/nonexistent/app: no such file or directory");
+  }
+  EXPECT_TRUE(driver_failure) << task.dump();
+}
+
 TEST(NomadProcesses, FailingTaskExhaustsRestartsAndFailsDeployment) {
   NomadTestEnv env;
   json restart = {
