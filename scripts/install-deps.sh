@@ -8,7 +8,7 @@ packages=(
   cmake ninja-build g++ pkg-config clang-format clang-tidy
   # libraries (all from Debian; nothing is vendored or downloaded at build time)
   libcpprest-dev libssl-dev nlohmann-json3-dev prometheus-cpp-dev libgoogle-glog-dev
-  libgtest-dev libgmock-dev libcli11-dev libboost-dev
+  libgtest-dev libgmock-dev libcli11-dev libboost-dev libsimdjson-dev
   # real parts used by the demo and the end-to-end tests
   nginx prometheus wrk openssl curl procps iproute2 jq tmux
 )

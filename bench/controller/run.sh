@@ -199,7 +199,9 @@ api_table() {
          if ($1 ~ /_sum\{/) s[k] += $NF; else c[k] += $NF
        } END { for (k in c) print k, c[k], s[k] }' <<<"$1"
 }
-api_json=$(join -j1 <(api_table "$m1" | awk '{print $1"|"$2, $3, $4}' | sort) \
+# An endpoint first used in the latency phase (the job register) has no m1 series: 0.
+api_json=$(join -j1 -a 2 -e 0 -o 0,1.2,1.3,2.2,2.3 \
+  <(api_table "$m1" | awk '{print $1"|"$2, $3, $4}' | sort) \
   <(api_table "$m2" | awk '{print $1"|"$2, $3, $4}' | sort) |
   awk '{n = $4 - $2; if (n > 0) printf "%s\t%d\t%.3f\n", $1, n, 1000 * ($5 - $3) / n}' |
   jq -R -s 'split("\n") | map(select(length > 0) | split("\t") |
