@@ -1,9 +1,9 @@
 #include "clients/consul/consul_decode.h"
 
+#include <simdjson.h>
+
 #include <charconv>
 #include <stdexcept>
-
-#include <simdjson.h>
 
 #include "clients/consul/base64.h"
 

@@ -1,9 +1,9 @@
 #include "sandbox/nomad/task_process.h"
 
 #include <fcntl.h>
-#include <spawn.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>

@@ -221,8 +221,8 @@ TEST(NomadProcesses, TaskArgumentsArriveUnchanged) {
       "-c", "printf '<%s>' \"$@\"; echo; sleep 30", "sh", "--", "", "a b", "--", "KEY=value"};
   ASSERT_EQ(env.Post("/v1/jobs", body).status, 200);
   ASSERT_TRUE(env.WaitDeployment("argjob", 0, "successful"));
-  const auto out_path =
-      env.data_dir() / "alloc" / OnlyAllocation(env, "argjob")["ID"].get<std::string>() / "t.stdout";
+  const auto out_path = env.data_dir() / "alloc" /
+                        OnlyAllocation(env, "argjob")["ID"].get<std::string>() / "t.stdout";
   std::string out;
   EXPECT_TRUE(NomadTestEnv::WaitFor([&] {
     std::stringstream text;
