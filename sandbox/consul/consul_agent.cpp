@@ -187,9 +187,7 @@ void ConsulAgent::KvGet(const std::string& key, const Query& query, http::Respon
     if (recurse) {
       std::vector<const KvEntry*> entries = kv.List(key);
       if (entries.empty()) return NotFoundRead(index);
-      nlohmann::ordered_json list = nlohmann::ordered_json::array();
-      for (const KvEntry* entry : entries) list.push_back(KvEntryJson(*entry, true));
-      return JsonRead(list, index);
+      return ReadText(KvListText(entries), index);
     }
     const KvEntry* entry = kv.Get(key);
     if (entry == nullptr) return NotFoundRead(index);
@@ -198,7 +196,7 @@ void ConsulAgent::KvGet(const std::string& key, const Query& query, http::Respon
       AddReadHeaders(response.headers, index);
       return response;
     }
-    return JsonRead(nlohmann::ordered_json::array({KvEntryJson(*entry, true)}), index);
+    return ReadText(KvListText({entry}), index);
   };
   WatchTopic topic{prefix ? WatchTopic::Kind::kPrefix : WatchTopic::Kind::kKey, key};
   Lock lock = state_->Acquire();

@@ -14,7 +14,11 @@ void AddReadHeaders(http::Headers& headers, uint64_t index, bool known_leader) {
 }
 
 http::Response JsonRead(const nlohmann::ordered_json& body, uint64_t index, bool known_leader) {
-  http::Response response{200, {{"Content-Type", "application/json"}}, body.dump()};
+  return ReadText(body.dump(), index, known_leader);
+}
+
+http::Response ReadText(std::string json_text, uint64_t index, bool known_leader) {
+  http::Response response{200, {{"Content-Type", "application/json"}}, std::move(json_text)};
   AddReadHeaders(response.headers, index, known_leader);
   return response;
 }

@@ -15,6 +15,8 @@ namespace rollouts::sandbox {
 void AddReadHeaders(http::Headers& headers, uint64_t index, bool known_leader = true);
 http::Response JsonRead(const nlohmann::ordered_json& body, uint64_t index,
                         bool known_leader = true);
+// The same with the body already rendered as JSON text.
+http::Response ReadText(std::string json_text, uint64_t index, bool known_leader = true);
 // A read that found nothing: 404, empty body, no Content-Type, index still sent.
 http::Response NotFoundRead(uint64_t index);
 // Writes carry only Content-Type.

@@ -18,4 +18,23 @@ nlohmann::ordered_json KvEntryJson(const KvEntry& entry, bool with_value) {
   return out;
 }
 
+const std::string& KvEntryText(const KvEntry& entry) {
+  if (entry.rendered.empty()) entry.rendered = KvEntryJson(entry, true).dump();
+  return entry.rendered;
+}
+
+std::string KvListText(const std::vector<const KvEntry*>& entries) {
+  size_t size = 2;
+  for (const KvEntry* entry : entries) size += KvEntryText(*entry).size() + 1;
+  std::string out;
+  out.reserve(size);
+  out += '[';
+  for (const KvEntry* entry : entries) {
+    if (out.size() > 1) out += ',';
+    out += KvEntryText(*entry);
+  }
+  out += ']';
+  return out;
+}
+
 }  // namespace rollouts::sandbox

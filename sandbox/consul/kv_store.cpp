@@ -47,6 +47,7 @@ KvEntry& KvStore::Upsert(const std::string& key, uint64_t index) {
     tombstones_.erase(key);
   }
   entry.modify_index = index;
+  entry.rendered.clear();
   return entry;
 }
 

@@ -21,6 +21,10 @@ struct KvEntry {
   std::string session;  // holder while locked
   uint64_t create_index = 0;
   uint64_t modify_index = 0;
+  // KvEntryText's rendering of this entry, kept until the entry changes (every change goes
+  // through KvStore::Upsert, which clears it): a recursive read of a big prefix answers
+  // from these instead of re-encoding every value under the agent's lock.
+  mutable std::string rendered;
 };
 
 class KvStore {

@@ -235,6 +235,47 @@ TEST(ConsulKv, HoldsTenThousandKeysAndStillWakesOneWatcher) {
   EXPECT_GT(IndexOf(blocked.get()), index);
 }
 
+// Reads answer from a rendering cached per entry: every kind of change must show in the
+// next read, and a failed txn (undone) must not leave its values behind.
+TEST(ConsulKv, ReadsShowEveryKindOfChangeAfterACachedRendering) {
+  TestConsul consul;
+  consul.Send("PUT", "/v1/kv/app/a", "one");
+  consul.Send("PUT", "/v1/kv/app/b", "bee");
+  auto entry = [&](const std::string& key) {
+    const ojson listing = ojson::parse(consul.Send("GET", "/v1/kv/app/?recurse").body);
+    const http::Response single = consul.Send("GET", "/v1/kv/" + key);
+    for (const ojson& e : listing) {
+      if (e["Key"] == key) {
+        EXPECT_EQ(single.status, 200);
+        if (single.status == 200) EXPECT_EQ(e, ojson::parse(single.body)[0]);
+        return e;
+      }
+    }
+    EXPECT_EQ(single.status, 404);
+    return ojson();
+  };
+  EXPECT_EQ(entry("app/a")["Value"], "b25l");  // "one", now rendered (and cached)
+  consul.Send("PUT", "/v1/kv/app/a?flags=7", "two");
+  EXPECT_EQ(entry("app/a")["Value"], "dHdv");
+  EXPECT_EQ(entry("app/a")["Flags"], 7);
+  const std::string session =
+      ojson::parse(consul.Send("PUT", "/v1/session/create", "{}").body)["ID"];
+  ASSERT_EQ(consul.Send("PUT", "/v1/kv/app/a?acquire=" + session, "held").body, "true");
+  EXPECT_EQ(entry("app/a")["Session"], session);
+  EXPECT_EQ(entry("app/a")["LockIndex"], 1);
+  ASSERT_EQ(consul.Send("PUT", "/v1/kv/app/a?release=" + session, "free").body, "true");
+  EXPECT_FALSE(entry("app/a").contains("Session"));
+  EXPECT_EQ(entry("app/a")["Value"], "ZnJlZQ==");
+  // A txn that sets app/b and then fails a check changes nothing.
+  const std::string txn =
+      R"([{"KV": {"Verb": "set", "Key": "app/b", "Value": "bmV3"}},
+          {"KV": {"Verb": "check-index", "Key": "app/a", "Index": 1}}])";
+  EXPECT_EQ(consul.Send("PUT", "/v1/txn", txn).status, 409);
+  EXPECT_EQ(entry("app/b")["Value"], "YmVl");  // "bee"
+  consul.Send("DELETE", "/v1/kv/app/b");
+  EXPECT_TRUE(entry("app/b").is_null());
+}
+
 TEST(ConsulCatalog, NewInstanceShowsSerfOnlyThenCriticalThenPassing) {
   TestConsul consul(ConsulAgentOptions{"", false, 300ms});
   auto healthy = std::make_shared<std::atomic<bool>>(false);
