@@ -108,8 +108,11 @@ struct ProgressWatches::Watch {
   WatchTarget target;
   std::set<std::string> rollouts;  // guarded by mu_
   bool live = false;               // guarded by mu_: the last query answered
-  // Guarded by mu_: the last answer, or the start while there was none.
+  // Guarded by mu_: the last answer, or the start while there was none; on the wall
+  // clock for the staleness metric (a timestamp) and on the steady clock for Stalled, so
+  // a wall-clock jump cannot make a live watch look stalled.
   std::chrono::system_clock::time_point freshness;
+  std::chrono::steady_clock::time_point answered_at;
   std::shared_ptr<http::CancelToken> cancel = std::make_shared<http::CancelToken>();
   std::thread thread;
 };
@@ -172,6 +175,7 @@ void ProgressWatches::Track(const std::string& rollout, const WatchTarget& targe
         w->kind = kind;
         w->target = target;
         w->freshness = std::chrono::system_clock::now();
+        w->answered_at = std::chrono::steady_clock::now();
         Watch* raw = w.get();
         it = watches_.emplace(key, std::move(w)).first;
         raw->thread = std::thread([this, raw] { Run(*raw); });
@@ -257,12 +261,12 @@ void ProgressWatches::StopRetired(std::vector<std::unique_ptr<Watch>> retired) {
   if (watches_.size() < options_.max_watches) warned_cap_ = false;
 }
 
-std::optional<std::string> ProgressWatches::Stalled(std::chrono::system_clock::time_point now,
+std::optional<std::string> ProgressWatches::Stalled(std::chrono::steady_clock::time_point now,
                                                     std::chrono::milliseconds max_age) const {
   std::lock_guard lock(mu_);
   for (const auto& [key, w] : watches_) {
-    if (now - w->freshness <= max_age) continue;
-    const auto age = std::chrono::duration_cast<std::chrono::seconds>(now - w->freshness);
+    if (now - w->answered_at <= max_age) continue;
+    const auto age = std::chrono::duration_cast<std::chrono::seconds>(now - w->answered_at);
     return key + ": no answer for " + std::to_string(age.count()) + " s";
   }
   return std::nullopt;
@@ -364,6 +368,7 @@ void ProgressWatches::OnAnswer(Watch& w, bool changed) {
     std::lock_guard lock(mu_);
     w.live = true;
     w.freshness = std::chrono::system_clock::now();
+    w.answered_at = std::chrono::steady_clock::now();
     ExportFreshnessLocked(w.kind);
     if (changed) rollouts.assign(w.rollouts.begin(), w.rollouts.end());
   }

@@ -103,7 +103,7 @@ class ProgressWatches {
   // `max_age` at `now`, described for /readyz ("health hello: no answer for 412 s");
   // nullopt when every watch answered in time. A blocking query answers at the latest
   // after its wait, so an older one is stuck (or failing and backing off).
-  std::optional<std::string> Stalled(std::chrono::system_clock::time_point now,
+  std::optional<std::string> Stalled(std::chrono::steady_clock::time_point now,
                                      std::chrono::milliseconds max_age) const;
 
   // Keys of the running watches ("allocations <namespace>/<job>", "health <service>",

@@ -110,7 +110,7 @@ Readiness ControllerRuntime::WatchesLive() const {
   if (progress_) {
     const auto& p = options_.progress;
     const auto max_age = p.wait + p.wait / 16 + options_.watch_slack;
-    if (auto stalled = progress_->Stalled(std::chrono::system_clock::now(), max_age)) {
+    if (auto stalled = progress_->Stalled(std::chrono::steady_clock::now(), max_age)) {
       return {false, "progress watch " + *stalled};
     }
   }

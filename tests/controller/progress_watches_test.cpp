@@ -371,10 +371,10 @@ TEST_F(ProgressWatchesTest, FreshnessIsExportedWhileWatchesRunAndForgottenAfter)
 
 TEST_F(ProgressWatchesTest, AWatchWithoutAnAnswerForLongerThanItsWaitIsStalled) {
   auto& w = Make();
-  EXPECT_EQ(w.Stalled(std::chrono::system_clock::now(), milliseconds(1)), std::nullopt);
+  EXPECT_EQ(w.Stalled(std::chrono::steady_clock::now(), milliseconds(1)), std::nullopt);
   w.Track("a", Hello());
   ASSERT_TRUE(Eventually([&] { return w.Covered("a"); }));
-  const auto now = std::chrono::system_clock::now();
+  const auto now = std::chrono::steady_clock::now();
   // Every watch answered just now: none is stalled.
   EXPECT_EQ(w.Stalled(now, std::chrono::minutes(1)), std::nullopt);
   // Seen from 10 minutes later (blocked queries that never came back): stalled, named.
