@@ -69,35 +69,48 @@ LaunchResult LaunchTask(const TaskLaunch& launch) {
   argv_storage.push_back(launch.command);
   argv_storage.insert(argv_storage.end(), launch.args.begin(), launch.args.end());
 
-  // The shim's command line (see task_shim_main.cpp); its own environment stays empty, so
-  // only the task carries the task's environment.
+  // The launch spec (see task_shim_main.cpp) goes to the shim's stdin, never its command
+  // line, which anyone on the host can read: the environment may carry secrets.
+  std::string spec;
+  auto add = [&spec](const std::string& field) {
+    spec += field;
+    spec += '\0';
+  };
   static const std::string shim = ShimPath();
-  std::vector<std::string> shim_args = {shim,
-                                        std::to_string(getpid()),
-                                        launch.work_dir,
-                                        launch.stdout_path,
-                                        launch.stderr_path,
-                                        path,
-                                        std::to_string(argv_storage.size())};
-  shim_args.insert(shim_args.end(), argv_storage.begin(), argv_storage.end());
-  shim_args.emplace_back("--");
-  shim_args.insert(shim_args.end(), launch.env.begin(), launch.env.end());
-  std::vector<char*> shim_argv;
-  for (std::string& a : shim_args) shim_argv.push_back(a.data());
-  shim_argv.push_back(nullptr);
+  add(std::to_string(getpid()));
+  add(launch.work_dir);
+  add(launch.stdout_path);
+  add(launch.stderr_path);
+  add(path);
+  add(std::to_string(argv_storage.size()));
+  for (const std::string& arg : argv_storage) add(arg);
+  for (const std::string& entry : launch.env) add(entry);
+  std::string shim_arg0 = shim;
+  std::string shim_arg1 = launch.work_dir;
+  char* shim_argv[] = {shim_arg0.data(), shim_arg1.data(), nullptr};
   char* no_env[] = {nullptr};
 
+  // A socket for the spec (send with MSG_NOSIGNAL: a shim that died early must not
+  // SIGPIPE the sandbox) and a pipe for the report.
+  int spec_fds[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, spec_fds) != 0) {
+    return {-1, std::string("failed to create socket pair: ") + std::strerror(errno)};
+  }
   int report[2];
   if (pipe2(report, O_CLOEXEC) != 0) {
-    return {-1, std::string("failed to create pipe: ") + std::strerror(errno)};
+    const int error = errno;
+    close(spec_fds[0]);
+    close(spec_fds[1]);
+    return {-1, std::string("failed to create pipe: ") + std::strerror(error)};
   }
-  // posix_spawn (vfork-like: no copy of the sandbox's address space) with the report pipe
-  // as the shim's fd 3 (dup2 clears close-on-exec), /dev/null as its stdin, an empty
-  // signal mask and default dispositions whatever the sandbox's threads block or ignore.
+  // posix_spawn (vfork-like: no copy of the sandbox's address space) with the spec socket
+  // as the shim's fd 0 and the report pipe as its fd 3 (dup2 clears close-on-exec), an
+  // empty signal mask and default dispositions whatever the sandbox's threads block or
+  // ignore.
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, spec_fds[1], 0);
   posix_spawn_file_actions_adddup2(&actions, report[1], 3);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none;
@@ -108,25 +121,44 @@ LaunchResult LaunchTask(const TaskLaunch& launch) {
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   pid_t pid = -1;
-  const int spawn_error =
-      posix_spawn(&pid, shim.c_str(), &actions, &attr, shim_argv.data(), no_env);
+  const int spawn_error = posix_spawn(&pid, shim.c_str(), &actions, &attr, shim_argv, no_env);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
+  close(spec_fds[1]);
   close(report[1]);
   if (spawn_error != 0) {
+    close(spec_fds[0]);
     close(report[0]);
     return {-1, "failed to launch command with executor: cannot start " + shim + ": " +
                     std::strerror(spawn_error)};
   }
+  // A shim that dies before reading it all fails the send; it has exited (or will), so
+  // the report read below ends, and its errno (if any) or this failure is the answer.
+  bool spec_sent = true;
+  for (size_t sent = 0; sent < spec.size();) {
+    const ssize_t n = send(spec_fds[0], spec.data() + sent, spec.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      spec_sent = false;
+      break;
+    }
+    sent += static_cast<size_t>(n);
+  }
+  close(spec_fds[0]);  // EOF: the spec is complete
   int child_errno = 0;
   ssize_t n;
   do {
     n = read(report[0], &child_errno, sizeof(child_errno));
   } while (n < 0 && errno == EINTR);
   close(report[0]);
-  if (n == static_cast<ssize_t>(sizeof(child_errno))) {
+  if (n == static_cast<ssize_t>(sizeof(child_errno)) || !spec_sent) {
     int status = 0;
     waitpid(pid, &status, 0);
+    if (n != static_cast<ssize_t>(sizeof(child_errno))) {
+      return {-1,
+              "failed to launch command with executor: the task shim exited before "
+              "reading its launch spec"};
+    }
     return {-1, "failed to launch command with executor: rpc error: code = Unknown desc = " +
                     std::string("fork/exec ") + path + ": " + GoErrnoText(child_errno)};
   }

@@ -9,10 +9,14 @@
 // the whole group. It ignores the kill signals the sandbox sends to the group (they are
 // for the task) and exits the way the task exited.
 //
-// Usage (from LaunchTask, not by hand), with the write end of the launch report pipe as
-// fd 3 (the errno of a failed exec is written there; EOF means the task's exec succeeded):
-//   rollout-task-shim PARENT_PID WORK_DIR STDOUT STDERR PATH ARGC ARGV[0..ARGC) -- ENV...
-// (a count, not a separator, ends ARGV: a task's own arguments may contain "--").
+// Started by LaunchTask, not by hand, as `rollout-task-shim TASK_DIR` (TASK_DIR only so
+// that `ps` says which task it serves), with
+//   fd 0: the launch spec, read to EOF: NUL-terminated fields
+//         PARENT_PID WORK_DIR STDOUT STDERR PATH ARGC ARGV[0..ARGC) ENV...
+//         (never the command line: /proc/PID/cmdline is world-readable, and a task's
+//         environment may carry secrets; a count, not a separator, ends ARGV);
+//   fd 3: the write end of the launch report pipe: the errno of a failed start is written
+//         there, EOF means the task's exec succeeded.
 // Only libc is used: a thousand shims stay a thousand tiny processes.
 #include <fcntl.h>
 #include <signal.h>
@@ -21,7 +25,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -32,6 +35,50 @@ constexpr int kReportFd = 3;
 void ReportErrno() {
   int e = errno;
   (void)!write(kReportFd, &e, sizeof(e));
+}
+
+// The launch spec, read from fd 0 to EOF and split into its NUL-terminated fields.
+struct Spec {
+  char** fields = nullptr;
+  size_t count = 0;
+};
+
+bool ReadSpec(Spec& spec) {
+  size_t size = 0;
+  size_t capacity = 4096;
+  char* buffer = static_cast<char*>(std::malloc(capacity));
+  if (buffer == nullptr) return false;
+  for (;;) {
+    if (size == capacity) {
+      capacity *= 2;
+      char* bigger = static_cast<char*>(std::realloc(buffer, capacity));
+      if (bigger == nullptr) return false;
+      buffer = bigger;
+    }
+    const ssize_t n = read(0, buffer + size, capacity - size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return false;
+    if (n == 0) break;
+    size += static_cast<size_t>(n);
+  }
+  if (size == 0 || buffer[size - 1] != '\0') return false;  // cut short
+  for (size_t i = 0; i < size; ++i) spec.count += buffer[i] == '\0';
+  spec.fields = static_cast<char**>(std::calloc(spec.count, sizeof(char*)));
+  if (spec.fields == nullptr) return false;
+  char* field = buffer;
+  for (size_t i = 0; i < spec.count; ++i) {
+    spec.fields[i] = field;
+    field += std::strlen(field) + 1;
+  }
+  return true;
+}
+
+// fields[from, to) as a NULL-terminated array (what execve wants).
+char** Slice(const Spec& spec, size_t from, size_t to) {
+  char** out = static_cast<char**>(std::calloc(to - from + 1, sizeof(char*)));
+  if (out == nullptr) return nullptr;
+  for (size_t i = from; i < to; ++i) out[i - from] = spec.fields[i];
+  return out;
 }
 
 // The task process itself: default signal handling, log files, work dir, exec.
@@ -67,24 +114,35 @@ void KillOwnGroup(int) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  const int argv_start = 7;
-  const long task_argc = argc > 6 ? std::strtol(argv[6], nullptr, 10) : 0;
-  const long env_sep = argv_start + task_argc;
-  if (task_argc < 1 || env_sep >= argc || std::strcmp(argv[env_sep], "--") != 0) {
-    std::fprintf(stderr,
-                 "usage: rollout-task-shim PARENT_PID WORK_DIR STDOUT STDERR PATH ARGC "
-                 "ARGV[0..ARGC) -- ENV... (started by rollout-sandbox, report pipe on fd 3)\n");
+int main() {
+  // PARENT_PID WORK_DIR STDOUT STDERR PATH ARGC ARGV[0..ARGC) ENV...
+  constexpr size_t kArgvStart = 6;
+  Spec spec;
+  const bool read = ReadSpec(spec);
+  const long task_argc =
+      read && spec.count > kArgvStart ? std::strtol(spec.fields[5], nullptr, 10) : 0;
+  if (task_argc < 1 || kArgvStart + static_cast<size_t>(task_argc) > spec.count) {
+    errno = EINVAL;
+    ReportErrno();
     return 127;
   }
-  const pid_t parent = static_cast<pid_t>(std::strtol(argv[1], nullptr, 10));
-  const char* work_dir = argv[2];
-  const char* out_path = argv[3];
-  const char* err_path = argv[4];
-  const char* path = argv[5];
-  argv[env_sep] = nullptr;  // ends the task's argv; its environment follows
-  char** task_argv = argv + argv_start;
-  char** task_env = argv + env_sep + 1;
+  const size_t env_start = kArgvStart + static_cast<size_t>(task_argc);
+  const pid_t parent = static_cast<pid_t>(std::strtol(spec.fields[0], nullptr, 10));
+  const char* work_dir = spec.fields[1];
+  const char* out_path = spec.fields[2];
+  const char* err_path = spec.fields[3];
+  const char* path = spec.fields[4];
+  char** task_argv = Slice(spec, kArgvStart, env_start);
+  char** task_env = Slice(spec, env_start, spec.count);
+  if (task_argv == nullptr || task_env == nullptr) {
+    ReportErrno();
+    return 127;
+  }
+  const int null_fd = open("/dev/null", O_RDONLY);
+  if (null_fd >= 0) {
+    dup2(null_fd, 0);
+    if (null_fd != 0) close(null_fd);
+  }
 
   // The report pipe must close when the task's exec succeeds; other descriptors a
   // careless parent leaked are not the task's business.

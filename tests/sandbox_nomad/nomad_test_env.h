@@ -118,19 +118,19 @@ class NomadTestEnv {
   std::unique_ptr<http::Client> client_;
 };
 
-// Processes (of this user) whose environment has NAME=VALUE: the tasks the agent started.
-inline std::set<pid_t> ProcessesWithEnv(const std::string& name, const std::string& value) {
+// Processes (of this user, not zombies) with `wanted` as one of the NUL-separated words
+// of /proc/PID/<file> ("environ" or "cmdline").
+inline std::set<pid_t> ProcessesWithWord(const std::string& file, const std::string& wanted) {
   std::set<pid_t> out;
-  const std::string wanted = name + "=" + value;
   DIR* proc = opendir("/proc");
   if (!proc) return out;
   while (dirent* entry = readdir(proc)) {
     const std::string pid_text = entry->d_name;
     if (pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream environ("/proc/" + pid_text + "/environ", std::ios::binary);
-    std::string var;
-    while (std::getline(environ, var, '\0')) {
-      if (var == wanted) {
+    std::ifstream words("/proc/" + pid_text + "/" + file, std::ios::binary);
+    std::string word;
+    while (std::getline(words, word, '\0')) {
+      if (word == wanted) {
         // Zombies keep their environ readable only while not reaped; skip them.
         std::ifstream stat("/proc/" + pid_text + "/stat");
         std::string pid_field, comm, state;
@@ -142,6 +142,11 @@ inline std::set<pid_t> ProcessesWithEnv(const std::string& name, const std::stri
   }
   closedir(proc);
   return out;
+}
+
+// Processes whose environment has NAME=VALUE: the tasks the agent started.
+inline std::set<pid_t> ProcessesWithEnv(const std::string& name, const std::string& value) {
+  return ProcessesWithWord("environ", name + "=" + value);
 }
 
 // A job's group with a short MinHealthyTime, so deployments finish in about a second.

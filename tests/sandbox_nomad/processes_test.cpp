@@ -1,8 +1,12 @@
 // raw_exec for real: a two-group job runs real processes whose checks pass; a tags-only
 // update keeps processes and allocations and changes the Consul tags (staggered); a
 // destructive update replaces processes; purge and Shutdown leave no process behind.
+#include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 
+#include <cerrno>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -212,7 +216,7 @@ TEST(NomadProcesses, TaskEnvironmentAndLogs) {
   EXPECT_EQ(err.str(), "oops\n");
 }
 
-// The task's argv reaches it word for word through the shim's command line, "--" and
+// The task's argv reaches it word for word through the shim's launch spec, "--" and
 // empty words included, and the task (not the shim) carries the task's environment.
 TEST(NomadProcesses, TaskArgumentsArriveUnchanged) {
   NomadTestEnv env;
@@ -232,6 +236,41 @@ TEST(NomadProcesses, TaskArgumentsArriveUnchanged) {
   }));
   EXPECT_EQ(out, "<--><><a b><--><KEY=value>\n");
   EXPECT_EQ(ProcessesWithEnv("NOMAD_JOB_ID", "argjob").size(), 2u);  // the sh and its sleep
+  // No command line (world-readable in /proc) carries the task's environment: the shim
+  // gets its launch spec on stdin.
+  EXPECT_TRUE(ProcessesWithWord("cmdline", "NOMAD_JOB_ID=argjob").empty());
+}
+
+// A launch spec cut short (the sandbox died while sending it) starts nothing and says why.
+TEST(TaskShim, AnIncompleteLaunchSpecIsReportedAndStartsNothing) {
+  int spec[2];
+  int report[2];
+  ASSERT_EQ(pipe2(spec, O_CLOEXEC), 0);
+  ASSERT_EQ(pipe2(report, O_CLOEXEC), 0);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, spec[0], 0);
+  posix_spawn_file_actions_adddup2(&actions, report[1], 3);
+  char shim[] = ROLLOUT_TASK_SHIM_BINARY;
+  char* argv[] = {shim, nullptr};
+  char* no_env[] = {nullptr};
+  pid_t pid = -1;
+  ASSERT_EQ(posix_spawn(&pid, shim, &actions, nullptr, argv, no_env), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  close(spec[0]);
+  close(report[1]);
+  // PARENT_PID WORK_DIR and no more.
+  const std::string cut = std::to_string(getpid()) + '\0' + "/tmp" + '\0';
+  ASSERT_EQ(write(spec[1], cut.data(), cut.size()), static_cast<ssize_t>(cut.size()));
+  close(spec[1]);
+  int reported = 0;
+  EXPECT_EQ(read(report[0], &reported, sizeof(reported)), static_cast<ssize_t>(sizeof(reported)));
+  close(report[0]);
+  EXPECT_EQ(reported, EINVAL);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 127);
 }
 
 // Nomad's text for it, Go's lower-case errno included.
