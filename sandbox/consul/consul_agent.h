@@ -1,6 +1,6 @@
 // The Consul half of rollout-sandbox: a stand-in for `consul agent -dev` (1.10) on the
 // HTTP API subset the project uses (KV, txn, sessions, catalog/health, status), with the
-// behaviours recorded in ../shared/api-fixtures/consul. See sandbox/README.md.
+// behaviours recorded in tests/fixtures/api/consul. See sandbox/README.md.
 #pragma once
 
 #include <chrono>

@@ -1,4 +1,4 @@
-// Every recorded Consul exchange (../shared/api-fixtures/consul) is replayed by the
+// Every recorded Consul exchange (tests/fixtures/api/consul) is replayed by the
 // FixtureServer and decoded by the HttpConsulClient method that owns the endpoint. The
 // expected values below are written out by hand from the recordings, so a decoder that
 // drops or misreads a field fails here.

@@ -1,4 +1,4 @@
-// Replays the recorded Nomad exchanges (../shared/api-fixtures/nomad) against the sandbox's
+// Replays the recorded Nomad exchanges (tests/fixtures/api/nomad) against the sandbox's
 // Nomad half, in order, creating the same state (same jobs, same updates), and compares
 // status codes, which headers are present, plain-text error bodies and JSON shapes.
 #include <future>

@@ -16,11 +16,7 @@ std::string FixturesDir() {
   if (const char* env = std::getenv("ROLLOUTS_FIXTURES_DIR"); env != nullptr && *env != 0) {
     return env;
   }
-#ifdef ROLLOUTS_FIXTURES_DIR
   return ROLLOUTS_FIXTURES_DIR;
-#else
-  return "../shared/api-fixtures";
-#endif
 }
 
 namespace {

@@ -1,4 +1,4 @@
-// Serves recorded Consul/Nomad exchanges from ../shared/api-fixtures on 127.0.0.1 so a
+// Serves recorded Consul/Nomad exchanges from tests/fixtures/api on 127.0.0.1 so a
 // client can be tested against exactly what the real agents answered.
 #pragma once
 
