@@ -17,13 +17,17 @@
 # rejected the candidate (previous file restored); 5 reload failed (the new file is in
 # place and passed nginx -t; nginx keeps running its previous configuration, e.g. nginx
 # is not running). Every refusal leaves the live file as it was and says why on stderr.
+# --always-exit-zero turns 3, 4 and 5 into 0 (the message on stderr stays): consul-template
+# 0.25 stops for good when its command exits non-zero, so as its command a refused empty
+# upstream (expected in the instant of a flip) would leave nginx on the last good file
+# with nothing watching Consul any more.
 #
 # Use as consul-template's `command` (see README.md):
 #   apply-nginx-upstream.sh --candidate FILE --live FILE [--nginx PATH] [--conf NGINX_CONF]
-#                           [--prefix NGINX_PREFIX]
+#                           [--prefix NGINX_PREFIX] [--always-exit-zero]
 set -uo pipefail
 
-candidate='' live='' nginx=/usr/sbin/nginx conf='' prefix=''
+candidate='' live='' nginx=/usr/sbin/nginx conf='' prefix='' always_zero=false
 usage() {
   sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
   exit 2
@@ -35,6 +39,7 @@ while [ $# -gt 0 ]; do
     --nginx) nginx=${2:-}; shift 2 || usage ;;
     --conf) conf=${2:-}; shift 2 || usage ;;
     --prefix) prefix=${2:-}; shift 2 || usage ;;
+    --always-exit-zero) always_zero=true; shift ;;
     -h | --help) usage ;;
     *) echo "apply-nginx-upstream: unknown argument '$1'" >&2; usage ;;
   esac
@@ -42,6 +47,14 @@ done
 if [ -z "$candidate" ] || [ -z "$live" ]; then usage; fi
 
 say() { echo "apply-nginx-upstream: $*" >&2; }
+# refuse CODE: ends a run that left nginx on what it had (see --always-exit-zero).
+refuse() {
+  if $always_zero; then
+    say "(exit $1 reported as 0: --always-exit-zero)"
+    exit 0
+  fi
+  exit "$1"
+}
 nginx_cmd() {
   local args=("$nginx")
   [ -n "$prefix" ] && args+=(-p "$prefix")
@@ -60,7 +73,7 @@ install_atomically() {
 
 if [ ! -r "$candidate" ]; then
   say "cannot read the candidate $candidate; keeping $live"
-  exit 3
+  refuse 3
 fi
 
 # One run at a time per live file (consul-template may run commands of several templates).
@@ -88,7 +101,7 @@ servers=$(echo "$check" | sed -n 's/^servers //p')
 if [ -n "$empty" ]; then
   say "refusing $candidate: no server in upstream $empty" \
     "(no passing instance tagged active runs the declared version); keeping the last good $live"
-  exit 3
+  refuse 3
 fi
 
 # 2. Nothing to do.
@@ -101,9 +114,9 @@ fi
 backup=
 if [ -f "$live" ]; then
   backup=$live.last-good
-  install_atomically "$live" "$backup" || { say "cannot save $live to $backup; keeping $live"; exit 4; }
+  install_atomically "$live" "$backup" || { say "cannot save $live to $backup; keeping $live"; refuse 4; }
 fi
-install_atomically "$candidate" "$live" || { say "cannot write $live; it is unchanged"; exit 4; }
+install_atomically "$candidate" "$live" || { say "cannot write $live; it is unchanged"; refuse 4; }
 if ! out=$(nginx_cmd -t -q 2>&1); then
   if [ -n "$backup" ]; then
     install_atomically "$backup" "$live" || say "WARNING: could not restore $live from $backup"
@@ -111,13 +124,13 @@ if ! out=$(nginx_cmd -t -q 2>&1); then
     rm -f "$live"
   fi
   say "nginx -t rejected $candidate; kept the last good $live. nginx said: $out"
-  exit 4
+  refuse 4
 fi
 
 # 4. Reload.
 if ! out=$(nginx_cmd -s reload 2>&1); then
   say "$live passed nginx -t but the reload failed (is nginx running?): $out"
-  exit 5
+  refuse 5
 fi
 say "reloaded nginx with $live ($servers upstream servers)"
 exit 0

@@ -20,7 +20,10 @@ template {
   # The candidate: apply-nginx-upstream.sh checks it, installs it as the live file and
   # reloads nginx. Never point destination at the file nginx includes.
   destination = "/var/lib/nomad-rollouts/hello.candidate.conf"
-  command     = "/usr/local/bin/apply-nginx-upstream.sh --candidate /var/lib/nomad-rollouts/hello.candidate.conf --live /etc/nginx/conf.d/hello-upstream.conf"
+  # --always-exit-zero: consul-template 0.25 exits when its command fails, and the wrapper
+  # refuses an empty upstream in the instant of every flip (its reason goes to stderr,
+  # which consul-template logs).
+  command     = "/usr/local/bin/apply-nginx-upstream.sh --candidate /var/lib/nomad-rollouts/hello.candidate.conf --live /etc/nginx/conf.d/hello-upstream.conf --always-exit-zero"
   command_timeout = "60s"
   perms       = 0644
 }

@@ -2,9 +2,9 @@
 # deploy/consul-template/apply-nginx-upstream.sh against a real nginx on 127.0.0.1:
 # a good candidate is installed and nginx reloads onto it; an unchanged one does not
 # reload; an upstream without servers is refused and a candidate that nginx -t rejects is
-# rolled back, both leaving the last good file serving; a failed reload says so.
-# (The template itself needs the consul-template binary, which Debian does not package,
-# so it is not rendered here: see deploy/consul-template/README.md.)
+# rolled back, both leaving the last good file serving; a failed reload says so;
+# --always-exit-zero (consul-template's command line) reports a refusal with exit 0.
+# The template rendered by the real consul-template: consul_template_real_test.sh.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 apply=$root/deploy/consul-template/apply-nginx-upstream.sh
@@ -69,9 +69,9 @@ candidate() {
   } >"$file"
   echo "$file"
 }
-run_apply() {  # candidate file; sets rc and err
+run_apply() {  # candidate file [more options]; sets rc and err
   rc=0
-  err=$("$apply" --candidate "$1" --live "$live" --conf "$conf" --prefix "$dir" 2>&1) || rc=$?
+  err=$("$apply" --candidate "$1" --live "$live" --conf "$conf" --prefix "$dir" "${@:2}" 2>&1) || rc=$?
 }
 front_says() { curl -s -m 2 "http://127.0.0.1:$front/" 2>/dev/null || true; }
 wait_front() {  # until the front port answers $1, at most 10 s
@@ -142,6 +142,13 @@ check "empty upstream: last good file kept" cmp -s "$good_b" "$live"
 check "empty upstream: still serving B" [ "$(front_says)" = B ]
 check "empty upstream: no reload" [ "$(workers)" = "$before" ]
 
+run_apply "$empty" --always-exit-zero
+check "empty upstream, --always-exit-zero: exit 0" [ "$rc" = 0 ]
+check "empty upstream, --always-exit-zero: still refused, and says so" \
+  grep -q "no server in upstream svc_hello_active" <<<"$err"
+check "empty upstream, --always-exit-zero: last good file kept" cmp -s "$good_b" "$live"
+check "empty upstream, --always-exit-zero: no reload" [ "$(workers)" = "$before" ]
+
 run_apply "$broken"
 check "nginx -t failure: exit 4" [ "$rc" = 4 ]
 check "nginx -t failure: nginx's message is passed on" grep -q "nginx -t rejected.*max_fails" <<<"$err"
@@ -150,6 +157,9 @@ check "nginx -t failure: the configuration on disk passes nginx -t" \
   /usr/sbin/nginx -p "$dir" -c "$conf" -t -q
 check "nginx -t failure: still serving B" [ "$(front_says)" = B ]
 check "nginx -t failure: no reload" [ "$(workers)" = "$before" ]
+run_apply "$broken" --always-exit-zero
+check "nginx -t failure, --always-exit-zero: exit 0, rolled back" \
+  bash -c '[ "$1" = 0 ] && cmp -s "$2" "$3"' _ "$rc" "$good_b" "$live"
 
 run_apply "$good_a"
 check "after refusals a good candidate applies again" [ "$rc" = 0 ]
