@@ -138,7 +138,7 @@ real_agents_stop() {
     done
     # Nomad mounts nothing for raw_exec, but its alloc dirs hold secrets/ tmpfs on some
     # setups: unmount before removing.
-    grep -o " $REAL_AGENTS_DIR/nomad-alloc[^ ]*" /proc/mounts 2>/dev/null | xargs -r -n1 umount -l 2>/dev/null
+    grep -o " $REAL_AGENTS_DIR/nomad-alloc[^ ]*" /proc/mounts 2>/dev/null | xargs -r -n1 umount -l 2>/dev/null || true
   fi
   REAL_NOMAD_PID="" REAL_CONSUL_PID=""
 }
