@@ -11,6 +11,8 @@ packages=(
   libgtest-dev libgmock-dev libcli11-dev libboost-dev libsimdjson-dev
   # real parts used by the demo and the end-to-end tests
   nginx prometheus wrk openssl curl procps iproute2 jq tmux
+  # the integration harness (free ports) and the real-agent tier's fault proxy
+  python3
 )
 # Node.js (for the JSON Schema validator ajv in the schema tests) often comes
 # preinstalled with its own npm; only ask Debian for it when the commands are missing.

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# API faults: the sandbox answers 20% of the controller's Consul and Nomad calls with 503
-# and delays the rest; the v1 -> v2 happy path still completes with exactly one flip and
-# every Nomad job version keeps exactly one active group. (The observer's own requests
-# retry on 5xx, see harness.sh http.)
+# API faults: the sandbox (or the fault proxy in front of real agents) answers 20% of the
+# controller's Consul and Nomad calls with 503 and delays the rest; the v1 -> v2 happy
+# path still completes with exactly one flip and every Nomad job version keeps exactly
+# one active group. (The observer's own requests retry on 5xx, see harness.sh http.)
 source "$(dirname "$0")/harness.sh"
 
-start_sandbox
+start_agents
 register_hello_job
 cat >"$WORK/faults.json" <<'JSON'
 [{"agent": "consul", "path": "^/v1/(kv|session|health|catalog|txn)/", "rate": 0.2, "status": 503},

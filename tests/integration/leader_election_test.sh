@@ -5,7 +5,7 @@
 source "$(dirname "$0")/harness.sh"
 
 flags=(--leader-ttl 10s --lock-delay 1s)
-start_sandbox
+start_agents
 register_hello_job
 start_rolloutd a "${flags[@]}"
 start_rolloutd b "${flags[@]}"
