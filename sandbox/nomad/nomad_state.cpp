@@ -173,6 +173,28 @@ std::string NomadState::CreateEvaluation(const std::string& job_id, const std::s
   return id;
 }
 
+// Nomad 1.0 keeps the last structs.JobTrackedVersions (6) versions of a job: each upsert
+// past that deletes the oldest (state_store.go upsertJobVersion), except that the newest
+// Stable version is kept when it is the one that would go, and the next oldest goes
+// instead. So after a stable v0 and seven more registers the history is
+// [v0 (stable), v3 .. v7]: a job's last known-good version stays in /versions until a
+// newer one is stable.
+void NomadState::TrimJobVersions(std::vector<json>& versions) {
+  while (versions.size() > kJobTrackedVersions) {
+    // `versions` is oldest first; Nomad walks newest first, so its all[max] (the one
+    // deleted) is versions[size - 1 - max], the oldest here.
+    const size_t oldest = versions.size() - 1 - kJobTrackedVersions;
+    size_t drop = oldest;
+    for (size_t i = versions.size(); i-- > 0;) {
+      if (versions[i].value("Stable", false)) {
+        if (i == oldest) drop = oldest + 1;
+        break;
+      }
+    }
+    versions.erase(versions.begin() + static_cast<std::ptrdiff_t>(drop));
+  }
+}
+
 uint64_t NomadState::StoreJobVersion(json job, uint64_t index) {
   const std::string id = job["ID"];
   JobRecord& record = jobs_[id];
@@ -185,6 +207,7 @@ uint64_t NomadState::StoreJobVersion(json job, uint64_t index) {
   job["Stable"] = false;
   job["Status"] = "pending";
   record.versions.push_back(job);
+  TrimJobVersions(record.versions);
   record.current = job;
   record.current_ptr = std::make_shared<const json>(job);
   Bump(Table::kJobs, index);

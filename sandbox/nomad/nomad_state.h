@@ -83,6 +83,9 @@ class NomadState {
   // Stores `job` as the next version (or replaces the current one, keep_version) and
   // starts its deployment; returns the job modify index.
   uint64_t StoreJobVersion(nlohmann::json job, uint64_t index);
+  // Nomad's JobTrackedVersions: how many versions of a job /versions keeps.
+  static constexpr size_t kJobTrackedVersions = 6;
+  static void TrimJobVersions(std::vector<nlohmann::json>& versions);
   void StartDeployment(const std::string& job_id, uint64_t index);
   Deployment* LatestDeployment(const std::string& job_id);
   // The job's allocations / deployments in ID order (the order of allocs_ / deployments_),
