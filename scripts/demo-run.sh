@@ -2,6 +2,8 @@
 # The demo: a real rollout in the sandbox under load, then a bad version caught by
 # post-promotion analysis and rolled back, with a report. Everything runs on 127.0.0.1
 # and is stopped at the end (or on Ctrl-C). Needs a build (scripts/build.sh).
+# ROLLOUTS_BACKEND=real runs it on real Consul and Nomad dev agents instead of the
+# sandbox (see scripts/lib/real-agents.sh for where they are found).
 #
 #   1. rollout-sandbox (Consul + Nomad stand-in) runs the hello job: hello-blue active v1
 #   2. Prometheus scrapes the hello instances, nginx + rollout-router route to Active
@@ -18,7 +20,7 @@ SAMPLE_RATE=${SAMPLE_RATE:-200}
 stack_init "$DEMO_DIR"
 stack_log "demo workspace: $DEMO_DIR (logs of every process are there)"
 
-stack_start_sandbox
+stack_start_agents
 stack_register_hello
 stack_log "waiting for 4 ready hello instances"
 hello_wait_ready 4 90 || stack_die "hello did not become ready"

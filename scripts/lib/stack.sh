@@ -4,7 +4,10 @@
 # nginx + rollout-router, the demo job and rolloutd. Everything started is recorded and
 # stopped by stack_stop (installed as an EXIT trap by stack_init).
 #
-# Use: source scripts/lib/stack.sh; stack_init DIR; stack_start_sandbox; ...
+# Use: source scripts/lib/stack.sh; stack_init DIR; stack_start_agents; ...
+# stack_start_agents starts the backend ROLLOUTS_BACKEND names: "sandbox" (the default)
+# or "real" (Consul and Nomad dev agents from $ROLLOUTS_AGENTS_DIR or PATH, see
+# scripts/lib/real-agents.sh).
 
 STACK_ROOT=${STACK_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 STACK_BUILD=${STACK_BUILD:-$STACK_ROOT/build}
@@ -79,6 +82,11 @@ stack_stop() {
     /usr/sbin/nginx -p "$STACK_DIR/nginx" -c "$STACK_NGINX_CONF" -s quit 2>/dev/null || true
     for _ in $(seq 1 50); do [ -f "$STACK_DIR/nginx/nginx.pid" ] || break; sleep 0.1; done
   fi
+  # Real agents last: Nomad stops the tasks it runs on SIGINT (see real-agents.sh).
+  if [ -n "${STACK_REAL_AGENTS:-}" ]; then
+    real_agents_stop || true
+    STACK_REAL_AGENTS=""
+  fi
 }
 
 # Waits until "cmd..." succeeds, at most $1 seconds.
@@ -100,6 +108,25 @@ stack_start_sandbox() {
   NOMAD_ADDR=$(awk '$1=="nomad"{print $2; exit}' "$STACK_DIR/sandbox.log")
   export CONSUL_HTTP_ADDR NOMAD_ADDR
   stack_log "sandbox: consul $CONSUL_HTTP_ADDR, nomad $NOMAD_ADDR"
+}
+
+# Real Consul and Nomad dev agents (their own pair on free ports, state under
+# $STACK_DIR/agents), stopped by stack_stop. Exits 77 with one SKIP line when the agents
+# are not found.
+stack_start_real_agents() {
+  source "$STACK_ROOT/scripts/lib/real-agents.sh"
+  real_agents_require consul nomad
+  STACK_REAL_AGENTS=1
+  real_agents_start "$STACK_DIR/agents" stack_free_port || stack_die "the real agents did not start"
+  stack_log "real agents: consul $CONSUL_HTTP_ADDR, nomad $NOMAD_ADDR"
+}
+
+stack_start_agents() {
+  case ${ROLLOUTS_BACKEND:-sandbox} in
+    sandbox) stack_start_sandbox ;;
+    real) stack_start_real_agents ;;
+    *) stack_die "ROLLOUTS_BACKEND must be sandbox or real, not $ROLLOUTS_BACKEND" ;;
+  esac
 }
 
 # KV helpers (Consul HTTP API; the same calls work against a real agent).

@@ -5,9 +5,14 @@
 #   - the only non-2xx answers come from v3 (its injected errors while it was live);
 #   - no v2 answer before set-version v2, no v1 answer once the rollout reported Healthy v2;
 #   - v2 succeeded, v3 was rolled back by the post-promotion analysis.
+# ROLLOUTS_BACKEND=real: on real Consul and Nomad dev agents instead of the sandbox.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:?build dir}
+if [ "${ROLLOUTS_BACKEND:-sandbox}" = real ]; then
+  source "$root/scripts/lib/real-agents.sh"
+  real_agents_require consul nomad # one SKIP line and exit 77 without them
+fi
 for tool in /usr/sbin/nginx /usr/bin/prometheus /usr/bin/wrk /usr/bin/jq; do
   if [ ! -x "$tool" ]; then
     echo "SKIP: $tool is missing (scripts/install-deps.sh installs it)"
