@@ -16,9 +16,7 @@
 #include "sandbox/common/faults.h"
 #include "sandbox/common/scheduler.h"
 #include "sandbox/consul/consul_agent.h"
-#ifdef ROLLOUTS_SANDBOX_HAS_NOMAD
 #include "sandbox/nomad/nomad_agent.h"
-#endif
 
 namespace {
 
@@ -103,7 +101,6 @@ int main(int argc, char** argv) {
         }));
     std::cout << "consul " << consul_server->base_url() << std::endl;
 
-#ifdef ROLLOUTS_SANDBOX_HAS_NOMAD
     rollouts::sandbox::NomadAgentOptions nomad_options;
     nomad_options.data_dir = data_dir;
     nomad_options.stagger = std::chrono::milliseconds(stagger_ms);
@@ -141,19 +138,13 @@ int main(int argc, char** argv) {
       consul.catalog().Register(client);
     }
     std::cout << "nomad " << nomad_server->base_url() << std::endl;
-#else
-    (void)nomad_addr;
-    (void)stagger_ms;
-#endif
 
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
     std::cerr << "rollout-sandbox: signal " << signal_number << ", shutting down" << std::endl;
 
-#ifdef ROLLOUTS_SANDBOX_HAS_NOMAD
     nomad_server->Stop();
     nomad.Shutdown();
-#endif
     consul_server->Stop();
     consul.Shutdown();
     fault_scheduler.Stop();

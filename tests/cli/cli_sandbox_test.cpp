@@ -130,7 +130,7 @@ class InterposedConsul : public consul::ConsulClient {
 class CliSandboxTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!fs::exists(kSandbox)) GTEST_SKIP() << "rollout-sandbox not built at " << kSandbox;
+    ASSERT_TRUE(fs::exists(kSandbox)) << "rollout-sandbox not built at " << kSandbox;
     dir_ = fs::temp_directory_path() /
            ("rolloutctl-test-" + std::to_string(::getpid()) + "-" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());

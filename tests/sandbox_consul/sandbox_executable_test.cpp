@@ -106,11 +106,7 @@ class SandboxProcess {
   bool exited_ = false;
 };
 
-#ifdef ROLLOUTS_SANDBOX_HAS_NOMAD
-constexpr size_t kAgents = 2;
-#else
-constexpr size_t kAgents = 1;
-#endif
+constexpr size_t kAgents = 2;  // consul and nomad
 
 TEST(SandboxExecutable, PrintsAddressesServesAndStopsOnSigterm) {
   SandboxProcess sandbox;
@@ -129,13 +125,11 @@ TEST(SandboxExecutable, PrintsAddressesServesAndStopsOnSigterm) {
   result = consul->Send(faults);
   ASSERT_TRUE(result.ok());
   EXPECT_EQ(result.response().body, "[]");  // off by default
-#ifdef ROLLOUTS_SANDBOX_HAS_NOMAD
   ASSERT_TRUE(addresses.count("nomad"));
   auto nomad = rollouts::http::MakeClient({addresses["nomad"], {}});
   result = nomad->Send(leader);
   ASSERT_TRUE(result.ok());
   EXPECT_EQ(result.response().status, 200);
-#endif
   EXPECT_EQ(sandbox.StopWith(SIGTERM, 20s), 0);
 }
 
