@@ -237,6 +237,10 @@ struct Case {
   std::function<Snapshot()> observe;
   std::function<void(const Action&)> expect;
 };
+// gtest names a failing case by its parameter: the case's name, not a dump of its bytes.
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.name;
+}
 
 std::vector<Case> Cases() {
   std::vector<Case> cases;

@@ -19,6 +19,10 @@ struct Case {
   std::vector<int> want_ports;
   bool want_kept_last_good;
 };
+// gtest names a failing case by its parameter: the case's name, not a dump of its bytes.
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.name;
+}
 
 class SelectActiveTable : public ::testing::TestWithParam<Case> {};
 
