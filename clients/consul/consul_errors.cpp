@@ -1,4 +1,4 @@
-// Consul's status codes are irregular (see api-fixtures/README.md "Errors"), so the
+// Consul's status codes are irregular (see tests/fixtures/api/README.md "Errors"), so the
 // meaning of a status depends on the endpoint that answered.
 #include <algorithm>
 #include <cctype>

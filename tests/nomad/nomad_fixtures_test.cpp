@@ -1,4 +1,4 @@
-// Every recorded Nomad 1.0.18 exchange in api-fixtures/nomad/ replayed against the client
+// Every recorded Nomad 1.0.18 exchange in tests/fixtures/api/nomad/ replayed against the client
 // method that owns its endpoint, with assertions on what the client decodes. Each case
 // names its files through CoveredFixtures; the last test fails when a fixture exists that
 // no case replays.

@@ -1,5 +1,5 @@
 // Builders shared by the reconciler tests: a Rollout for the fixture job
-// (api-fixtures/nomad/hello-job.json: groups hello-blue / hello-green, service hello,
+// (tests/fixtures/api/nomad/hello-job.json: groups hello-blue / hello-green, service hello,
 // task app) constructed directly, without the spec parser.
 #pragma once
 
