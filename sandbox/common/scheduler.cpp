@@ -53,7 +53,10 @@ void Scheduler::Run() {
     }
     auto next = by_time_.begin();
     if (next->first > Clock::now()) {
-      cv_.wait_until(lock, next->first);
+      // A copy: wait_until reads its deadline again after waking, and a Cancel while the
+      // lock is released frees the map node the key lives in.
+      const Clock::time_point deadline = next->first;
+      cv_.wait_until(lock, deadline);
       continue;
     }
     TimerId id = next->second;
