@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <stdexcept>
+#include <utility>
 
 namespace rollouts::clients {
 namespace {
@@ -53,6 +54,14 @@ http::TlsConfig TlsFromEnv(const EnvLookup& env, const std::string& prefix) {
 }
 
 }  // namespace
+
+EnvLookup FixedEnv(std::map<std::string, std::string> vars) {
+  return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
+    auto it = vars.find(name);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
 
 EnvLookup ProcessEnv() {
   return [](const std::string& name) -> std::optional<std::string> {

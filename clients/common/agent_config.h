@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -23,6 +24,8 @@ struct AgentConfig {
 // Reads an env var; tests inject their own.
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 EnvLookup ProcessEnv();
+// A fixed environment: only the given variables are set (tests, embedding).
+EnvLookup FixedEnv(std::map<std::string, std::string> vars);
 
 // "127.0.0.1:8500" -> "http://127.0.0.1:8500"; "https://x:8501/" -> "https://x:8501";
 // "unix://..." is rejected. default_scheme is "https" when CONSUL_HTTP_SSL=true.

@@ -14,14 +14,6 @@
 namespace rollouts::clients {
 namespace {
 
-EnvLookup EnvOf(std::map<std::string, std::string> vars) {
-  return [vars](const std::string& name) -> std::optional<std::string> {
-    auto it = vars.find(name);
-    if (it == vars.end()) return std::nullopt;
-    return it->second;
-  };
-}
-
 TEST(NormalizeAddress, AddsTheDefaultSchemeAndDropsTrailingSlashes) {
   EXPECT_EQ(NormalizeAddress("127.0.0.1:8500", "http"), "http://127.0.0.1:8500");
   EXPECT_EQ(NormalizeAddress("127.0.0.1:8501", "https"), "https://127.0.0.1:8501");
@@ -44,7 +36,7 @@ TEST(NormalizeAddress, RejectsWhatCannotBeReached) {
 }
 
 TEST(ConsulConfigFromEnv, DefaultsToTheLocalAgent) {
-  AgentConfig c = ConsulConfigFromEnv(EnvOf({}));
+  AgentConfig c = ConsulConfigFromEnv(FixedEnv({}));
   EXPECT_EQ(c.base_url, "http://127.0.0.1:8500");
   EXPECT_EQ(c.token, "");
   EXPECT_EQ(c.tls.ca_file, "");
@@ -52,13 +44,13 @@ TEST(ConsulConfigFromEnv, DefaultsToTheLocalAgent) {
 }
 
 TEST(ConsulConfigFromEnv, ReadsEveryVariable) {
-  AgentConfig c = ConsulConfigFromEnv(EnvOf({{"CONSUL_HTTP_ADDR", "consul.service:8501"},
-                                             {"CONSUL_HTTP_SSL", "true"},
-                                             {"CONSUL_HTTP_TOKEN", "tok-123"},
-                                             {"CONSUL_CACERT", "/etc/consul/ca.pem"},
-                                             {"CONSUL_CLIENT_CERT", "/etc/consul/cli.pem"},
-                                             {"CONSUL_CLIENT_KEY", "/etc/consul/cli.key"},
-                                             {"CONSUL_TLS_SERVER_NAME", "server.dc1.consul"}}));
+  AgentConfig c = ConsulConfigFromEnv(FixedEnv({{"CONSUL_HTTP_ADDR", "consul.service:8501"},
+                                                {"CONSUL_HTTP_SSL", "true"},
+                                                {"CONSUL_HTTP_TOKEN", "tok-123"},
+                                                {"CONSUL_CACERT", "/etc/consul/ca.pem"},
+                                                {"CONSUL_CLIENT_CERT", "/etc/consul/cli.pem"},
+                                                {"CONSUL_CLIENT_KEY", "/etc/consul/cli.key"},
+                                                {"CONSUL_TLS_SERVER_NAME", "server.dc1.consul"}}));
   EXPECT_EQ(c.base_url, "https://consul.service:8501");
   EXPECT_EQ(c.token, "tok-123");
   EXPECT_EQ(c.tls.ca_file, "/etc/consul/ca.pem");
@@ -69,35 +61,36 @@ TEST(ConsulConfigFromEnv, ReadsEveryVariable) {
 }
 
 TEST(ConsulConfigFromEnv, HttpSslOnlyChoosesTheSchemeWhenTheAddressHasNone) {
-  EXPECT_EQ(
-      ConsulConfigFromEnv(EnvOf({{"CONSUL_HTTP_ADDR", "h:1"}, {"CONSUL_HTTP_SSL", "1"}})).base_url,
-      "https://h:1");
-  EXPECT_EQ(ConsulConfigFromEnv(EnvOf({{"CONSUL_HTTP_ADDR", "h:1"}, {"CONSUL_HTTP_SSL", "false"}}))
+  EXPECT_EQ(ConsulConfigFromEnv(FixedEnv({{"CONSUL_HTTP_ADDR", "h:1"}, {"CONSUL_HTTP_SSL", "1"}}))
                 .base_url,
-            "http://h:1");
+            "https://h:1");
   EXPECT_EQ(
-      ConsulConfigFromEnv(EnvOf({{"CONSUL_HTTP_ADDR", "http://h:1"}, {"CONSUL_HTTP_SSL", "true"}}))
+      ConsulConfigFromEnv(FixedEnv({{"CONSUL_HTTP_ADDR", "h:1"}, {"CONSUL_HTTP_SSL", "false"}}))
           .base_url,
       "http://h:1");
-  EXPECT_THROW(ConsulConfigFromEnv(EnvOf({{"CONSUL_HTTP_SSL", "yes please"}})),
+  EXPECT_EQ(ConsulConfigFromEnv(
+                FixedEnv({{"CONSUL_HTTP_ADDR", "http://h:1"}, {"CONSUL_HTTP_SSL", "true"}}))
+                .base_url,
+            "http://h:1");
+  EXPECT_THROW(ConsulConfigFromEnv(FixedEnv({{"CONSUL_HTTP_SSL", "yes please"}})),
                std::invalid_argument);
 }
 
 TEST(ConsulConfigFromEnv, ClientCertificateNeedsItsKey) {
-  EXPECT_THROW(ConsulConfigFromEnv(EnvOf({{"CONSUL_CLIENT_CERT", "/c.pem"}})),
+  EXPECT_THROW(ConsulConfigFromEnv(FixedEnv({{"CONSUL_CLIENT_CERT", "/c.pem"}})),
                std::invalid_argument);
-  EXPECT_THROW(ConsulConfigFromEnv(EnvOf({{"CONSUL_CLIENT_KEY", "/c.key"}})),
+  EXPECT_THROW(ConsulConfigFromEnv(FixedEnv({{"CONSUL_CLIENT_KEY", "/c.key"}})),
                std::invalid_argument);
 }
 
 TEST(ConsulConfigFromEnv, RejectsUnixSockets) {
-  EXPECT_THROW(ConsulConfigFromEnv(EnvOf({{"CONSUL_HTTP_ADDR", "unix:///tmp/consul.sock"}})),
+  EXPECT_THROW(ConsulConfigFromEnv(FixedEnv({{"CONSUL_HTTP_ADDR", "unix:///tmp/consul.sock"}})),
                std::invalid_argument);
 }
 
 TEST(ConsulConfigFromEnv, FlagsAppliedAfterwardsWin) {
   AgentConfig c = ConsulConfigFromEnv(
-      EnvOf({{"CONSUL_HTTP_ADDR", "env-host:8500"}, {"CONSUL_HTTP_TOKEN", "from-env"}}));
+      FixedEnv({{"CONSUL_HTTP_ADDR", "env-host:8500"}, {"CONSUL_HTTP_TOKEN", "from-env"}}));
   // What a --consul-addr / --consul-token flag does on top of the env.
   c.base_url = NormalizeAddress("flag-host:9500", "http");
   c.token = "from-flag";
@@ -106,7 +99,7 @@ TEST(ConsulConfigFromEnv, FlagsAppliedAfterwardsWin) {
 }
 
 TEST(NomadConfigFromEnv, DefaultsToTheLocalAgent) {
-  AgentConfig c = NomadConfigFromEnv(EnvOf({}));
+  AgentConfig c = NomadConfigFromEnv(FixedEnv({}));
   EXPECT_EQ(c.base_url, "http://127.0.0.1:4646");
   EXPECT_EQ(c.token, "");
   EXPECT_EQ(c.namespace_, "");
@@ -114,15 +107,15 @@ TEST(NomadConfigFromEnv, DefaultsToTheLocalAgent) {
 }
 
 TEST(NomadConfigFromEnv, ReadsEveryVariable) {
-  AgentConfig c = NomadConfigFromEnv(EnvOf({{"NOMAD_ADDR", "https://nomad.service:4646/"},
-                                            {"NOMAD_TOKEN", "n-tok"},
-                                            {"NOMAD_CACERT", "/n/ca.pem"},
-                                            {"NOMAD_CLIENT_CERT", "/n/cli.pem"},
-                                            {"NOMAD_CLIENT_KEY", "/n/cli.key"},
-                                            {"NOMAD_NAMESPACE", "team-a"},
-                                            {"NOMAD_REGION", "eu"},
-                                            {"NOMAD_TLS_SERVER_NAME", "server.eu.nomad"},
-                                            {"CONSUL_HTTP_TOKEN", "not-for-nomad"}}));
+  AgentConfig c = NomadConfigFromEnv(FixedEnv({{"NOMAD_ADDR", "https://nomad.service:4646/"},
+                                               {"NOMAD_TOKEN", "n-tok"},
+                                               {"NOMAD_CACERT", "/n/ca.pem"},
+                                               {"NOMAD_CLIENT_CERT", "/n/cli.pem"},
+                                               {"NOMAD_CLIENT_KEY", "/n/cli.key"},
+                                               {"NOMAD_NAMESPACE", "team-a"},
+                                               {"NOMAD_REGION", "eu"},
+                                               {"NOMAD_TLS_SERVER_NAME", "server.eu.nomad"},
+                                               {"CONSUL_HTTP_TOKEN", "not-for-nomad"}}));
   EXPECT_EQ(c.base_url, "https://nomad.service:4646");
   EXPECT_EQ(c.token, "n-tok");
   EXPECT_EQ(c.tls.ca_file, "/n/ca.pem");
@@ -134,7 +127,7 @@ TEST(NomadConfigFromEnv, ReadsEveryVariable) {
 }
 
 TEST(NomadConfigFromEnv, SchemelessAddressIsHttp) {
-  EXPECT_EQ(NomadConfigFromEnv(EnvOf({{"NOMAD_ADDR", "10.0.0.5:4646"}})).base_url,
+  EXPECT_EQ(NomadConfigFromEnv(FixedEnv({{"NOMAD_ADDR", "10.0.0.5:4646"}})).base_url,
             "http://10.0.0.5:4646");
 }
 

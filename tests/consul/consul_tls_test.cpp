@@ -88,19 +88,11 @@ std::unique_ptr<http::Server> HttpsLeader(const Pki& pki, const std::string& cer
   });
 }
 
-clients::EnvLookup EnvOf(std::map<std::string, std::string> vars) {
-  return [vars](const std::string& name) -> std::optional<std::string> {
-    auto it = vars.find(name);
-    if (it == vars.end()) return std::nullopt;
-    return it->second;
-  };
-}
-
 ApiResult<std::string> LeaderVia(std::map<std::string, std::string> env) {
   HttpConsulClientOptions options;
   options.retry.max_attempts = 1;
   options.request_timeout = std::chrono::seconds(10);
-  HttpConsulClient client(clients::ConsulConfigFromEnv(EnvOf(std::move(env))), options);
+  HttpConsulClient client(clients::ConsulConfigFromEnv(clients::FixedEnv(std::move(env))), options);
   return client.StatusLeader();
 }
 

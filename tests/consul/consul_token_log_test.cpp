@@ -34,14 +34,6 @@ class CapturingSink : public google::LogSink {
   std::vector<std::string> lines_;
 };
 
-clients::EnvLookup EnvOf(std::map<std::string, std::string> vars) {
-  return [vars](const std::string& name) -> std::optional<std::string> {
-    auto it = vars.find(name);
-    if (it == vars.end()) return std::nullopt;
-    return it->second;
-  };
-}
-
 class ConsulToken : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -60,7 +52,7 @@ class ConsulToken : public ::testing::Test {
     options.retry.sleep = [](std::chrono::milliseconds) { return true; };
     options.request_timeout = std::chrono::seconds(5);
     auto config = clients::ConsulConfigFromEnv(
-        EnvOf({{"CONSUL_HTTP_ADDR", base_url}, {"CONSUL_HTTP_TOKEN", kToken}}));
+        clients::FixedEnv({{"CONSUL_HTTP_ADDR", base_url}, {"CONSUL_HTTP_TOKEN", kToken}}));
     EXPECT_EQ(config.token, kToken);
     return std::make_unique<HttpConsulClient>(config, options);
   }

@@ -4,6 +4,8 @@
 
 #include <filesystem>
 
+#include "tests/router/test_instances.h"
+
 namespace rollouts::router {
 namespace {
 
@@ -20,9 +22,7 @@ class ScriptedRunner : public CommandRunner {
   bool accept = true;
 };
 
-Instance Inst(std::string id, int port, std::string tag, std::string version) {
-  return Instance{std::move(id), "127.0.0.1", port, {std::move(tag)}, std::move(version), true};
-}
+using testing::Inst;
 
 class RouterCoreTest : public ::testing::Test {
  protected:

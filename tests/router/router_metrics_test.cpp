@@ -19,6 +19,7 @@
 #include "router/router_core.h"
 #include "router/router_runner.h"
 #include "tests/consul/mock_consul_client.h"
+#include "tests/router/test_instances.h"
 
 namespace rollouts::router {
 namespace {
@@ -85,9 +86,7 @@ fs::path TempDir(const std::string& what) {
   return p;
 }
 
-Instance Inst(std::string id, int port, std::string tag, std::string version) {
-  return Instance{std::move(id), "127.0.0.1", port, {std::move(tag)}, std::move(version), true};
-}
+using testing::Inst;
 
 TEST(RouterMetrics, FixedSeriesExistAtZeroBeforeAnything) {
   RouterMetrics m;

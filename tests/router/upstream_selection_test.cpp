@@ -4,12 +4,12 @@
 
 #include <set>
 
+#include "tests/router/test_instances.h"
+
 namespace rollouts::router {
 namespace {
 
-Instance Inst(std::string id, int port, std::string tag, std::string version, bool ready = true) {
-  return Instance{std::move(id), "127.0.0.1", port, {std::move(tag)}, std::move(version), ready};
-}
+using testing::Inst;
 
 struct Case {
   const char* name;

@@ -247,7 +247,9 @@ TEST(ConsulKv, ReadsShowEveryKindOfChangeAfterACachedRendering) {
     for (const ojson& e : listing) {
       if (e["Key"] == key) {
         EXPECT_EQ(single.status, 200);
-        if (single.status == 200) EXPECT_EQ(e, ojson::parse(single.body)[0]);
+        if (single.status == 200) {
+          EXPECT_EQ(e, ojson::parse(single.body)[0]);
+        }
         return e;
       }
     }

@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/schemas/schema_walk.h"
+
 namespace rollouts::reconcilers {
 namespace {
 
@@ -18,7 +20,8 @@ using std::chrono::milliseconds;
 using std::chrono::minutes;
 using std::chrono::seconds;
 
-const fs::path kSchemas = fs::path(ROLLOUTS_SOURCE_DIR) / "crd-schemas";
+using schemas_testing::kSchemas;
+using schemas_testing::Resolve;
 
 std::string ReadText(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -203,15 +206,6 @@ TEST(RolloutExamplesTest, ExplicitValuesOverrideDefaults) {
 }
 
 // ---- defaults: the schema's "default" values and the parser's must be the same ----------
-
-const json& Resolve(const json& schema, const json& root) {
-  if (schema.contains("$ref")) {
-    std::string ref = schema["$ref"];
-    EXPECT_TRUE(ref.starts_with("#/$defs/")) << ref;
-    return root["$defs"][ref.substr(8)];
-  }
-  return schema;
-}
 
 // Walks the canonical document along the schema. A field the input left out must come
 // back holding the schema's default; a field with a schema default must never be dropped.

@@ -12,6 +12,7 @@
 #include "reconcilers/condition.h"
 #include "reconcilers/rollout_spec.h"
 #include "reconcilers/rollout_status.h"
+#include "tests/schemas/schema_walk.h"
 
 namespace rollouts::reconcilers {
 namespace {
@@ -19,7 +20,8 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-const fs::path kSchemas = fs::path(ROLLOUTS_SOURCE_DIR) / "crd-schemas";
+using schemas_testing::kSchemas;
+using schemas_testing::Resolve;
 
 json ReadJson(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -76,14 +78,6 @@ RolloutStatus FullStatus() {
   AddHistory(s, {"v0", "Succeeded", "", At(-100), At(-50)});
   AddAck(s, {"req-1", "pause", "accepted", At(9)});
   return s;
-}
-
-const json& Resolve(const json& schema, const json& root) {
-  if (schema.contains("$ref")) {
-    std::string ref = schema["$ref"];
-    return root["$defs"][ref.substr(std::string("#/$defs/").size())];
-  }
-  return schema;
 }
 
 // Every key StatusToJson writes must be a property the schema declares (the schema says
