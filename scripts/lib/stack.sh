@@ -155,19 +155,15 @@ stack_router_scrape_job() {
 YML
 }
 
-stack_start_nginx() {
-  NGINX_PORT=$(stack_free_port)
-  PREVIEW_PORT=$(stack_free_port)
-  local d=$STACK_DIR/nginx
-  mkdir -p "$d/logs" "$d/tmp"
-  : >"$d/routes.conf"
-  STACK_NGINX_CONF=$d/nginx.conf
-  cat >"$STACK_NGINX_CONF" <<CONF
-# The demo's nginx: everything under $d, on 127.0.0.1 only.
-worker_processes 2;
+# stack_nginx_conf DIR WORKERS CONNECTIONS HTTP-BODY: an nginx.conf that keeps everything
+# (pid, logs, temp files) under DIR, on stdout.
+stack_nginx_conf() {
+  local d=$1
+  cat <<CONF
+worker_processes $2;
 pid $d/nginx.pid;
 error_log $d/logs/error.log warn;
-events { worker_connections 4096; }
+events { worker_connections $3; }
 http {
   access_log off;
   client_body_temp_path $d/tmp/body;
@@ -175,6 +171,20 @@ http {
   fastcgi_temp_path $d/tmp/fastcgi;
   uwsgi_temp_path $d/tmp/uwsgi;
   scgi_temp_path $d/tmp/scgi;
+$4
+}
+CONF
+}
+
+stack_start_nginx() {
+  NGINX_PORT=$(stack_free_port)
+  PREVIEW_PORT=$(stack_free_port)
+  local d=$STACK_DIR/nginx
+  mkdir -p "$d/logs" "$d/tmp"
+  : >"$d/routes.conf"
+  STACK_NGINX_CONF=$d/nginx.conf
+  # The demo's nginx: everything under $d, on 127.0.0.1 only.
+  stack_nginx_conf "$d" 2 4096 "$(cat <<CONF
   # No client keep-alive: on a reload (every flip) nginx's old workers finish the requests
   # they are serving, but close idle keep-alive connections at once, and a request the
   # client sent on one at that instant is lost (a "read" socket error in wrk). With a new
@@ -182,8 +192,8 @@ http {
   # and no request is lost. Upstream connections (nginx -> instances) stay pooled.
   keepalive_timeout ${STACK_CLIENT_KEEPALIVE:-0};
   include $d/routes.conf;
-}
 CONF
+)" >"$STACK_NGINX_CONF"
   /usr/sbin/nginx -p "$d" -c "$STACK_NGINX_CONF" || stack_die "nginx did not start"
   stack_log "nginx: live 127.0.0.1:$NGINX_PORT, preview 127.0.0.1:$PREVIEW_PORT"
 }

@@ -32,23 +32,12 @@ write_conf() {
   STACK_DIR=$dir
   port_a=$(stack_free_port) port_b=$(stack_free_port) front=$(stack_free_port)
   [[ -n $port_a && -n $port_b && -n $front ]] || { echo "FAIL: no free ports" >&2; exit 1; }
-  cat >"$conf" <<CONF
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/logs/error.log warn;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path $dir/tmp/body;
-  proxy_temp_path $dir/tmp/proxy;
-  fastcgi_temp_path $dir/tmp/fastcgi;
-  uwsgi_temp_path $dir/tmp/uwsgi;
-  scgi_temp_path $dir/tmp/scgi;
+  stack_nginx_conf "$dir" 1 64 "$(cat <<CONF
   server { listen 127.0.0.1:$port_a; location / { return 200 "A\n"; } }
   server { listen 127.0.0.1:$port_b; location / { return 200 "B\n"; } }
   include $live;
-}
 CONF
+)" >"$conf"
 }
 
 # A candidate in the template's shape, with the given server lines in the upstream.

@@ -85,21 +85,7 @@ servers[0].serve_forever()
 backend_pid=$!
 
 # --- nginx, including whatever the wrapper installs (a glob: nothing before the first run).
-cat >"$conf" <<CONF
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/logs/error.log warn;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path $dir/tmp/body;
-  proxy_temp_path $dir/tmp/proxy;
-  fastcgi_temp_path $dir/tmp/fastcgi;
-  uwsgi_temp_path $dir/tmp/uwsgi;
-  scgi_temp_path $dir/tmp/scgi;
-  include $dir/conf.d/*.conf;
-}
-CONF
+stack_nginx_conf "$dir" 1 64 "  include $dir/conf.d/*.conf;" >"$conf"
 /usr/sbin/nginx -p "$dir" -c "$conf"
 
 fail=0
