@@ -11,9 +11,16 @@ void CancelToken::Cancel() {
     if (cancelled_) return;
     cancelled_ = true;
     callbacks.swap(callbacks_);
+    running_callbacks_ = true;
+    canceller_ = std::this_thread::get_id();
   }
   cv_.notify_all();
   for (auto& [id, fn] : callbacks) fn();
+  {
+    std::lock_guard lock(mu_);
+    running_callbacks_ = false;
+  }
+  cv_.notify_all();
 }
 
 bool CancelToken::cancelled() const {
@@ -35,8 +42,11 @@ int CancelToken::Subscribe(std::function<void()> fn) {
 }
 
 void CancelToken::Unsubscribe(int id) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   callbacks_.erase(id);
+  if (canceller_ != std::this_thread::get_id()) {
+    cv_.wait(lock, [this] { return !running_callbacks_; });
+  }
 }
 
 bool CancelToken::SleepFor(std::chrono::milliseconds d) const {

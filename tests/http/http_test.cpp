@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <future>
 #include <thread>
 
@@ -94,6 +96,33 @@ TEST(HttpErrors, CancelEndsAnInFlightRequest) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind, ErrorKind::kCancelled) << r.error().message;
   parked.get_future().get()(Response{200, {}, ""});
+}
+
+// A request that finishes while another thread cancels it unsubscribes and returns, and
+// its callback's captures (on its stack) go away: Unsubscribe must wait for a callback
+// that Cancel() is already running.
+TEST(CancelTokenTest, UnsubscribeWaitsForACallbackAlreadyRunning) {
+  CancelToken token;
+  std::promise<void> started;
+  std::atomic<bool> finished{false};
+  const int id = token.Subscribe([&] {
+    started.set_value();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    finished = true;
+  });
+  std::thread canceller([&] { token.Cancel(); });
+  started.get_future().wait();
+  token.Unsubscribe(id);
+  EXPECT_TRUE(finished) << "Unsubscribe returned while the callback was still running";
+  canceller.join();
+}
+
+TEST(CancelTokenTest, UnsubscribeFromWithinACallbackDoesNotWait) {
+  CancelToken token;
+  int id = -1;
+  id = token.Subscribe([&] { token.Unsubscribe(id); });
+  token.Cancel();  // would deadlock if Unsubscribe waited for its own caller
+  EXPECT_TRUE(token.cancelled());
 }
 
 TEST(Query, DecodesAndEncodes) {
