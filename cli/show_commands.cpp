@@ -156,7 +156,7 @@ WatchInput GatherWatchInput(const Session& s, const std::string& name) {
     if (!health.ok()) {
       in.instances_note = "consul health: " + health.error().ToString();
     } else {
-      // Unfiltered health and tags read here (DESIGN.md "Lessons"): never ?tag=.
+      // Unfiltered health and tags read here (docs/design.md "Lessons"): never ?tag=.
       in.instances = reconcilers::InstancesFromHealth(health.value().value, group_of_alloc);
     }
   }

@@ -63,7 +63,7 @@ Histogram::BucketBoundaries QueueBuckets() {
   return {0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300};
 }
 
-// A phase outside DESIGN.md's list still gets a 0/1 series, the "Unknown" one.
+// A phase outside docs/design.md's list still gets a 0/1 series, the "Unknown" one.
 std::string BoundedPhase(const std::string& phase);
 
 double UnixSeconds(std::chrono::system_clock::time_point t) {

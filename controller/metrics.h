@@ -27,7 +27,7 @@
 
 namespace rollouts::controller {
 
-// The status phases of a Rollout (DESIGN.md "Steps"), one 0/1 series each.
+// The status phases of a Rollout (docs/design.md "Steps"), one 0/1 series each.
 const std::vector<std::string>& KnownPhases();
 // Gate kinds and verdicts.
 const std::vector<std::string>& KnownGates();     // health, probe, metrics, manual

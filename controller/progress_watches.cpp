@@ -304,7 +304,7 @@ void ProgressWatches::Run(Watch& w) {
           },
           AllocationsFingerprint);
     } else if (w.kind == kHealth) {
-      // Unfiltered on purpose (DESIGN.md "Lessons"): no ?tag=, no ?passing.
+      // Unfiltered on purpose (docs/design.md "Lessons"): no ?tag=, no ?passing.
       const std::string service = w.target.service;
       Loop<std::vector<consul::ServiceEntry>>(
           w,

@@ -2,7 +2,7 @@
 // at once instead of at its next poll:
 //  - Nomad  GET /v1/job/<job>/allocations?index=  (namespace of the spec): placements,
 //    client status, deployment health, restarts;
-//  - Consul GET /v1/health/service/<service>?index=  UNFILTERED (DESIGN.md "Lessons": a
+//  - Consul GET /v1/health/service/<service>?index=  UNFILTERED (docs/design.md "Lessons": a
 //    blocking ?tag= query kept stale matches on Consul 1.10): instances, tags, checks;
 //  - Consul GET /v1/kv/<prefix>routers/?recurse&index=: the routers' reports, which the
 //    flip and the drain wait for.

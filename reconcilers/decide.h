@@ -3,7 +3,7 @@
 // again. No I/O, no clock, no memory: a restarted controller resumes from what the
 // snapshot says.
 //
-// Phase machine (DESIGN.md "Steps"):
+// Phase machine (docs/design.md "Steps"):
 //   Healthy --spec.version differs--> DeployingStandby -> WaitingHealthy -> [Analyzing]
 //   -> [Paused until promote] -> Promoting (flip + convergence) -> [Verifying] -> Draining
 //   -> ScalingDown -> Healthy.  Any gate failure or deadline -> RollingBack -> Degraded.

@@ -4,7 +4,7 @@
 // edited job changes nothing the operator did not ask for.
 //
 // All three edits go through one job register with EnforceIndex (never the scale endpoint,
-// see DESIGN.md "Lessons").
+// see docs/design.md "Lessons").
 #pragma once
 
 #include <map>

@@ -104,7 +104,7 @@ RolloutReconciler::RolloutReconciler(consul::ConsulClient& consul, NomadClientFo
 
 // The cluster half of an observe, each read on its own thread. The allocations are read
 // with the job, not after it: when the job turns out not to exist, their answer (and any
-// error) is ignored. Health is read unfiltered on purpose (DESIGN.md "Lessons"): tags are
+// error) is ignored. Health is read unfiltered on purpose (docs/design.md "Lessons"): tags are
 // filtered here, not by Consul.
 struct RolloutReconciler::ClusterReads {
   std::future<nomad::ApiResult<std::optional<nomad::Job>>> job;

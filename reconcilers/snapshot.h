@@ -100,7 +100,7 @@ struct HealthCheck {
 
 // Ready = the service's own checks are present and all passing. A new instance first shows
 // up with only the node's serfHealth check, which `?passing` would count as healthy
-// (DESIGN.md "Lessons"), so node checks never make an instance ready.
+// (docs/design.md "Lessons"), so node checks never make an instance ready.
 bool ServiceReady(std::string_view service_id, const std::vector<HealthCheck>& checks);
 
 // Nomad registers "_nomad-task-<allocID>-group-<group>-<service>-<portLabel>".

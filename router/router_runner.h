@@ -1,5 +1,5 @@
 // Runs a RouterCore against Consul: one blocking health query per managed service
-// (unfiltered: tags are filtered by us, see DESIGN.md), one blocking query on the Rollout
+// (unfiltered: tags are filtered by us, see docs/design.md), one blocking query on the Rollout
 // status prefix, a session-held report key so a dead router disappears from
 // <prefix>routers/, and a verification that nginx really serves what it reports.
 #pragma once

@@ -1,7 +1,7 @@
 // Which instances a router sends a service's live traffic to. Consul's view of a flip is
 // staggered (each allocation's tags change on its own, ~50 ms apart), so following
 // "tagged active" blindly would, for a moment, mix two versions or route to nobody. The
-// rule (DESIGN.md "The flip, precisely"): passing instances tagged active whose version
+// rule (docs/design.md "The flip, precisely"): passing instances tagged active whose version
 // equals the Active version the controller declared in rollouts/status/<name>; when that
 // set is empty, keep the last good set rather than render an empty upstream.
 #pragma once

@@ -356,7 +356,7 @@ class NomadClient {
   // Registers job. With enforce_index set, the write only applies if the job's current
   // JobModifyIndex equals it (0 = the job must not exist yet); otherwise the agent
   // refuses and this returns kConflict (see ConflictingJobModifyIndex). Every controller
-  // write must pass enforce_index (DESIGN.md invariants); it is also what makes the write
+  // write must pass enforce_index (docs/design.md invariants); it is also what makes the write
   // safe to retry. Errors: kValidation (500 multi-error text), kBadRequest (400: bad JSON,
   // ID not matching the URL).
   // Goes to POST /v1/job/<job.ID()>, or to POST /v1/jobs (what `nomad job run` uses)
@@ -372,7 +372,7 @@ class NomadClient {
   virtual ApiResult<JobVersions> GetJobVersions(const std::string& job_id, bool diffs) = 0;
 
   // !!! THE CONTROLLER MUST NEVER CALL THIS. !!!
-  // DESIGN.md: "Never use /v1/job/<id>/scale". On Nomad 1.0 the scale endpoint mutates
+  // docs/design.md: "Never use /v1/job/<id>/scale". On Nomad 1.0 the scale endpoint mutates
   // the stored job before it validates: a scale REJECTED with 400 ("job scaling blocked
   // due to active deployment") still changes the group Count, without a new version, and
   // leaves the running deployment stuck until its progress deadline. So an error from

@@ -3,7 +3,7 @@
 # readiness as Consul shows it, Prometheus scraping its instances, and its Rollout spec.
 # Used by scripts/demo-run.sh and bench/zero-downtime/run.sh.
 
-# Instances of hello whose own checks exist and all pass (DESIGN.md "Lessons": `?passing`
+# Instances of hello whose own checks exist and all pass (docs/design.md "Lessons": `?passing`
 # also counts an instance that has only the node's serfHealth check so far).
 hello_ready_count() {
   curl -sf "$CONSUL_HTTP_ADDR/v1/health/service/hello" |

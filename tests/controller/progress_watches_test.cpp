@@ -245,7 +245,7 @@ TEST_F(ProgressWatchesTest, HealthIsWatchedUnfilteredAndOnlyRealChangesEnqueue) 
   std::lock_guard lock(mu_);
   ASSERT_FALSE(health_options_.empty());
   for (const auto& o : health_options_) {
-    EXPECT_EQ(o.tag, "");  // DESIGN.md: no tag filter in blocking health queries
+    EXPECT_EQ(o.tag, "");  // docs/design.md: no tag filter in blocking health queries
     EXPECT_FALSE(o.passing);
   }
 }

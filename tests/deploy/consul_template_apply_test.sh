@@ -159,7 +159,7 @@ check "missing candidate: refused with exit 3" [ "$rc" = 3 ]
 check "missing candidate: live file kept" cmp -s "$good_a" "$live"
 
 # The template queries the unfiltered service (no tag filter, no passing filter: both are
-# applied inside the template, DESIGN.md "Lessons").
+# applied inside the template, docs/design.md "Lessons").
 tmpl=$root/deploy/consul-template/rollout-upstream.ctmpl
 queries=$(sed '\|{{- /\*|,\|\*/ -}}|d' "$tmpl" | grep -o 'service ([^)]*)\|service "[^"]*"' || true)
 rc=0 err=$queries

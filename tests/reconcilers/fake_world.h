@@ -4,7 +4,7 @@
 // in-place update, routers that only follow the declared Active version) and injects
 // faults (lost CAS, register conflicts and errors, controller crashes that lose pending
 // measurements, crashing versions, stuck routers). Tests drive it step by step and check
-// the invariants of DESIGN.md at every step.
+// the invariants of docs/design.md at every step.
 #pragma once
 
 #include <algorithm>

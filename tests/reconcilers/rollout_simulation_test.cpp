@@ -1,5 +1,5 @@
 // Property-style test: whole rollouts in the simulated world over many seeds and fault
-// orders. At every step the invariants of DESIGN.md must hold (checked by FakeWorld:
+// orders. At every step the invariants of docs/design.md must hold (checked by FakeWorld:
 // exactly one active group in the declared job, the declared Active version runs in the
 // declared Active group, no flip to a group that is not all ready, the old version never
 // scaled down while a router serves it, while Consul tags it active, or before
