@@ -4,7 +4,7 @@
 # with every bit of state under its own folder, so tests can run side by side.
 #
 # Where the binaries come from: $ROLLOUTS_AGENTS_DIR (a folder with consul, nomad and
-# consul-template; scripts/test.sh unpacks ../shared/agents there when it exists), else PATH.
+# consul-template; scripts/test.sh sets it when it finds the agents beside the clone), else PATH.
 #
 # Use (sourced):
 #   real_agents_require consul nomad    # exits 77 (ctest: skipped) with one line if missing
@@ -13,7 +13,7 @@
 #   real_agents_stop                    # SIGINT nomad (it stops its tasks), then consul
 # PORT-COMMAND prints one free TCP port on 127.0.0.1 per call, never the same twice.
 
-REAL_AGENTS_SKIP_HINT="set ROLLOUTS_AGENTS_DIR to a folder with consul, nomad and consul-template (scripts/test.sh unpacks ../shared/agents/*.xz into build/agents when that folder exists)"
+REAL_AGENTS_SKIP_HINT="set ROLLOUTS_AGENTS_DIR to a folder with consul, nomad and consul-template, or put them on PATH (see README, Tests)"
 
 # real_agent_path NAME: the binary's path, or nothing.
 real_agent_path() {
