@@ -118,16 +118,21 @@ EOF
   }
 }
 
+# real_stop_pid PID TENTHS: SIGINT, up to TENTHS x 0.1 s for the process to exit, then
+# SIGKILL; reaps it. Nothing to do when it is gone already.
+real_stop_pid() {
+  local pid=$1 tenths=$2
+  kill -INT "$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 "$tenths"); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
 # real_agents_stop: Nomad on SIGINT stops its tasks before it exits (bounded, then
 # SIGKILL, and any task left is killed through its alloc dir); then Consul.
 real_agents_stop() {
   local pid
-  for pid in $REAL_NOMAD_PID $REAL_CONSUL_PID; do
-    kill -INT "$pid" 2>/dev/null || continue
-    for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
+  for pid in $REAL_NOMAD_PID $REAL_CONSUL_PID; do real_stop_pid "$pid" 150; done
   if [[ -n $REAL_AGENTS_DIR && -d $REAL_AGENTS_DIR/nomad-alloc ]]; then
     # raw_exec tasks are separate processes; one that outlived a killed agent is found by
     # its working folder under this test's alloc dir.

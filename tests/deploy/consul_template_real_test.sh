@@ -30,12 +30,7 @@ ct_pid='' backend_pid=''
 cleanup() {
   local pid
   # consul-template stops on SIGINT (it did not on SIGTERM in a trial); python3 on either.
-  for pid in $ct_pid $backend_pid; do
-    kill -INT "$pid" 2>/dev/null || continue
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
+  for pid in $ct_pid $backend_pid; do real_stop_pid "$pid" 50; done
   if [[ -f $dir/nginx.pid ]]; then
     /usr/sbin/nginx -p "$dir" -c "$conf" -s quit 2>/dev/null || true
     for _ in $(seq 1 50); do [[ -f $dir/nginx.pid ]] || break; sleep 0.1; done
