@@ -95,6 +95,10 @@ std::vector<std::string> NginxApplier::NginxArgs(std::vector<std::string> extra)
   return args;
 }
 
+ApplyResult NginxApplier::Apply(const std::vector<ServiceRoute>& routes) {
+  return Apply(RenderRoutes(routes));
+}
+
 ApplyResult NginxApplier::Apply(const std::string& routes) {
   std::string previous = ReadFileOrEmpty(setup_.routes_file);
   if (previous == routes && file_is_live_) return {ApplyResult::Outcome::kUnchanged, ""};
@@ -111,11 +115,11 @@ ApplyResult NginxApplier::Apply(const std::string& routes) {
   if (runner_.Run(NginxArgs({"-s", "reload"}), &reload_output) != 0) {
     file_is_live_ = false;
     if (metrics_ != nullptr) metrics_->RecordReload(RouterMetrics::Reload::kReloadFailed);
-    return {ApplyResult::Outcome::kReloadFailed, reload_output};
+    return {ApplyResult::Outcome::kApplyFailed, reload_output};
   }
   file_is_live_ = true;
   if (metrics_ != nullptr) metrics_->RecordReload(RouterMetrics::Reload::kOk);
-  return {ApplyResult::Outcome::kReloaded, ""};
+  return {ApplyResult::Outcome::kChanged, ""};
 }
 
 }  // namespace rollouts::router

@@ -6,7 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "router/nginx_config.h"
 #include "router/router_metrics.h"
+#include "router/routes_applier.h"
 
 namespace rollouts::router {
 
@@ -30,15 +32,16 @@ struct NginxSetup {
   std::string routes_file;  // included by main_conf; rewritten by Apply
 };
 
-struct ApplyResult {
-  enum class Outcome { kUnchanged, kReloaded, kRejected, kReloadFailed } outcome;
-  std::string message;  // nginx's output on failure
-};
-
-class NginxApplier {
+// Every change is a reload: nginx's old workers keep their connections until the
+// requests on them end, but idle client keep-alive connections are closed, and a client
+// that sends on one at that moment loses the request (docs/routers.md). HaproxyApplier
+// changes routes without a reload.
+class NginxApplier final : public RoutesApplier {
  public:
   // metrics (optional) counts every test + reload attempt by result.
   NginxApplier(NginxSetup setup, CommandRunner& runner, RouterMetrics* metrics = nullptr);
+  ApplyResult Apply(const std::vector<ServiceRoute>& routes) override;
+  // The rendered routes file itself (tests give it text nginx must accept or refuse).
   ApplyResult Apply(const std::string& routes);
 
  private:

@@ -20,7 +20,7 @@ std::string Rfc3339(std::chrono::system_clock::time_point t) {
 }  // namespace
 
 RouterCore::RouterCore(std::string router_id, std::vector<RoutedService> services,
-                       NginxApplier& applier, RouterMetrics* metrics)
+                       RoutesApplier& applier, RouterMetrics* metrics)
     : id_(std::move(router_id)),
       services_(std::move(services)),
       applier_(applier),
@@ -73,17 +73,17 @@ SyncOutcome RouterCore::Sync(std::chrono::system_clock::time_point now) {
     routes.push_back(std::move(route));
   }
   SyncOutcome out;
-  out.apply = applier_.Apply(RenderRoutes(routes));
+  out.apply = applier_.Apply(routes);
   nlohmann::json before = report_;
   if (out.apply.outcome == ApplyResult::Outcome::kRejected ||
-      out.apply.outcome == ApplyResult::Outcome::kReloadFailed) {
+      out.apply.outcome == ApplyResult::Outcome::kApplyFailed) {
     if (metrics_ != nullptr) metrics_->RecordApply(RouterMetrics::Apply::kFailed, now);
     report_["lastError"] = out.apply.message;
     out.report_changed = report_ != before;
     return out;
   }
   if (metrics_ != nullptr) {
-    metrics_->RecordApply(out.apply.outcome == ApplyResult::Outcome::kReloaded
+    metrics_->RecordApply(out.apply.outcome == ApplyResult::Outcome::kChanged
                               ? RouterMetrics::Apply::kChanged
                               : RouterMetrics::Apply::kUnchanged,
                           now);

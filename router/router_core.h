@@ -1,7 +1,7 @@
 // The router's state machine without threads or sockets: it is fed Consul's view of each
-// managed service and the Active version each Rollout declares, renders the nginx routes,
-// installs them through NginxApplier and builds the report the router publishes to
-// <prefix>routers/<id> (what it applied, so the controller can wait for convergence).
+// managed service and the Active version each Rollout declares, selects the routes,
+// installs them through a RoutesApplier (nginx or HAProxy) and builds the report the router
+// publishes to <prefix>routers/<id> (what it applied, so the controller can wait for convergence).
 #pragma once
 
 #include <chrono>
@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "router/nginx_applier.h"
 #include "router/nginx_config.h"
 #include "router/router_metrics.h"
+#include "router/routes_applier.h"
 #include "router/upstream_selection.h"
 
 namespace rollouts::router {
@@ -35,7 +35,7 @@ struct SyncOutcome {
 class RouterCore {
  public:
   // metrics (optional): applies, what nginx runs per service, the last-good rule.
-  RouterCore(std::string router_id, std::vector<RoutedService> services, NginxApplier& applier,
+  RouterCore(std::string router_id, std::vector<RoutedService> services, RoutesApplier& applier,
              RouterMetrics* metrics = nullptr);
 
   // Consul's health view of one service (already converted, see ToInstances).
@@ -44,8 +44,8 @@ class RouterCore {
   // activeVersion from rollouts/status/<rollout>; nullopt when there is no status yet.
   void SetDeclaredVersion(const std::string& rollout, std::optional<std::string> version);
 
-  // Re-selects, renders, applies. Only after nginx accepted and reloaded the routes does
-  // the report claim the new versions.
+  // Re-selects and applies. Only after the proxy accepted the routes does the report
+  // claim the new versions.
   SyncOutcome Sync(std::chrono::system_clock::time_point now);
 
   // {"id":..., "services": {svc: {"version","backends","consulIndex","appliedAt",
@@ -59,12 +59,12 @@ class RouterCore {
   struct ServiceState {
     std::vector<Instance> instances;
     uint64_t consul_index = 0;
-    Selection applied;  // last good selection that nginx runs
+    Selection applied;  // last good selection that the proxy runs
   };
 
   std::string id_;
   std::vector<RoutedService> services_;
-  NginxApplier& applier_;
+  RoutesApplier& applier_;
   RouterMetrics* metrics_;
   std::map<std::string, ServiceState> state_;                   // by service
   std::map<std::string, std::optional<std::string>> declared_;  // by rollout

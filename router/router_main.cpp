@@ -1,5 +1,6 @@
-// rollout-router: keeps an nginx in line with Consul health and the Active version each
-// Rollout declares. See router_runner.h for what it watches and router_core.h for the
+// rollout-router: keeps a proxy (nginx, reloaded; or HAProxy, through its runtime API
+// without reloads) in line with Consul health and the Active version each Rollout
+// declares. See router_runner.h for what it watches and router_core.h for the
 // selection and reporting rules.
 #include <glog/logging.h>
 #include <signal.h>
@@ -12,6 +13,8 @@
 #include "clients/common/agent_config.h"
 #include "clients/consul/consul_client.h"
 #include "controller/http_endpoints.h"
+#include "router/haproxy_applier.h"
+#include "router/nginx_applier.h"
 #include "router/router_metrics.h"
 #include "router/router_runner.h"
 
@@ -80,7 +83,9 @@ std::shared_ptr<rollouts::http::CancelToken> g_stop;
 int main(int argc, char** argv) {
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = true;
-  CLI::App app{"rollout-router - renders nginx upstreams from Consul health and Rollout status"};
+  CLI::App app{
+      "rollout-router - routes each service's traffic to its Active version (from Consul health "
+      "and Rollout status) through nginx or HAProxy"};
   app.set_version_flag("--version", std::string("rollout-router ") + ROLLOUTS_VERSION);
   std::string consul_addr, kv_prefix = "rollouts/", id;
   std::vector<std::string> service_flags;
@@ -94,11 +99,31 @@ int main(int argc, char** argv) {
   app.add_option("--service", service_flags,
                  "NAME=LISTEN[,preview=LISTEN][,rollout=NAME][,active-tag=T][,standby-tag=T]")
       ->required();
+  std::string backend = "nginx";
+  app.add_option("--backend", backend,
+                 "nginx (routes file + reload per change) or haproxy (runtime API, no reloads; "
+                 "keeps client keep-alive connections whole)")
+      ->check(CLI::IsMember({"nginx", "haproxy"}))
+      ->capture_default_str();
   app.add_option("--nginx-bin", nginx.nginx_bin, "nginx binary")->capture_default_str();
-  app.add_option("--nginx-conf", nginx.main_conf, "nginx main config (-c)")->required();
+  app.add_option("--nginx-conf", nginx.main_conf, "nginx main config (-c); nginx backend");
   app.add_option("--nginx-prefix", nginx.prefix, "nginx prefix (-p)");
-  app.add_option("--routes-file", nginx.routes_file, "routes file included by the main config")
-      ->required();
+  app.add_option("--routes-file", nginx.routes_file,
+                 "routes file included by the main config; nginx backend");
+  std::string haproxy_dir, haproxy_socket;
+  int haproxy_slots = 16;
+  bool print_haproxy_config = false;
+  app.add_option("--haproxy-dir", haproxy_dir,
+                 "haproxy backend: folder of haproxy.cfg and routes.map, written by the router "
+                 "(start HAProxy with -f DIR/haproxy.cfg)");
+  app.add_option("--haproxy-socket", haproxy_socket,
+                 "haproxy backend: runtime API socket (default DIR/admin.sock)");
+  app.add_option("--haproxy-slots", haproxy_slots,
+                 "haproxy backend: server slots per backend, the most instances of one version")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  app.add_flag("--print-haproxy-config", print_haproxy_config,
+               "print the HAProxy config for the --service flags and exit (for packaging)");
   app.add_option("--session-ttl", session_ttl_s, "report session TTL in seconds (>= 10)")
       ->check(CLI::Range(10, 86400))
       ->capture_default_str();
@@ -106,6 +131,14 @@ int main(int argc, char** argv) {
                  "HOST:PORT to serve /metrics (rollouts_router_* and process_*), /healthz and "
                  "/readyz (ready once the report is written) on; empty (default) = off");
   CLI11_PARSE(app, argc, argv);
+  if (backend == "nginx" && (nginx.main_conf.empty() || nginx.routes_file.empty())) {
+    std::cerr << "rollout-router: --backend nginx needs --nginx-conf and --routes-file\n";
+    return 2;
+  }
+  if (backend == "haproxy" && haproxy_dir.empty()) {
+    std::cerr << "rollout-router: --backend haproxy needs --haproxy-dir\n";
+    return 2;
+  }
 
   std::vector<RoutedService> services;
   std::pair<std::string, uint16_t> metrics_listen;
@@ -131,11 +164,46 @@ int main(int argc, char** argv) {
     std::cerr << "rollout-router: " << e.what() << "\n";
     return 2;
   }
-  rollouts::consul::HttpConsulClient consul(config);
   rollouts::router::RouterMetrics metrics;
+  std::unique_ptr<rollouts::router::RoutesApplier> applier;
   rollouts::router::ProcessRunner runner;
-  rollouts::router::NginxApplier applier(nginx, runner, &metrics);
-  rollouts::router::RouterCore core(id, services, applier, &metrics);
+  std::unique_ptr<rollouts::router::UnixSocketRuntime> haproxy_runtime;
+  if (backend == "haproxy") {
+    rollouts::router::HaproxySetup setup;
+    setup.layout.socket_path =
+        haproxy_socket.empty() ? haproxy_dir + "/admin.sock" : haproxy_socket;
+    setup.layout.map_path = haproxy_dir + "/routes.map";
+    setup.layout.slots = haproxy_slots;
+    setup.config_path = haproxy_dir + "/haproxy.cfg";
+    std::vector<rollouts::router::HaproxyServiceRoutes> frontends;
+    for (const auto& s : services) {
+      rollouts::router::HaproxyServiceRoutes frontend;
+      frontend.service = s.service;
+      frontend.listen = s.listen;
+      frontend.preview_listen = s.preview_listen;
+      frontends.push_back(std::move(frontend));
+    }
+    if (print_haproxy_config) {
+      std::cout << rollouts::router::RenderHaproxyConfig(setup.layout, frontends);
+      return 0;
+    }
+    haproxy_runtime =
+        std::make_unique<rollouts::router::UnixSocketRuntime>(setup.layout.socket_path);
+    auto haproxy = std::make_unique<rollouts::router::HaproxyApplier>(setup, frontends,
+                                                                      *haproxy_runtime, &metrics);
+    try {
+      haproxy->WriteInitialFiles();
+    } catch (const std::exception& e) {
+      std::cerr << "rollout-router: cannot write the HAProxy files in " << haproxy_dir << ": "
+                << e.what() << "\n";
+      return 1;
+    }
+    applier = std::move(haproxy);
+  } else {
+    applier = std::make_unique<rollouts::router::NginxApplier>(nginx, runner, &metrics);
+  }
+  rollouts::consul::HttpConsulClient consul(config);
+  rollouts::router::RouterCore core(id, services, *applier, &metrics);
   rollouts::router::RouterRunnerOptions options;
   options.kv_prefix = kv_prefix;
   options.router_id = id;
@@ -165,9 +233,9 @@ int main(int argc, char** argv) {
     endpoints_options.host = metrics_listen.first;
     endpoints_options.port = metrics_listen.second;
     endpoints_options.registry = metrics.registry();
-    endpoints_options.readiness = [&router, &kv_prefix]() -> rollouts::controller::Readiness {
+    endpoints_options.readiness = [&router]() -> rollouts::controller::Readiness {
       if (router.ready()) return {true, ""};
-      return {false, "the report is not written to " + kv_prefix + "routers/ yet"};
+      return {false, router.not_ready_reason()};
     };
     endpoints_options.before_scrape = [&metrics] {
       metrics.UpdateWatchStaleness(std::chrono::system_clock::now());
@@ -181,8 +249,8 @@ int main(int argc, char** argv) {
     }
   }
 
-  LOG(INFO) << "rollout-router " << id << " watching " << services.size() << " service(s) via "
-            << config.base_url
+  LOG(INFO) << "rollout-router " << id << " (" << backend << ") watching " << services.size()
+            << " service(s) via " << config.base_url
             << (endpoints ? ", metrics on " + endpoints->base_url() : std::string());
   router.Run(g_stop);
   if (endpoints) endpoints->Stop();

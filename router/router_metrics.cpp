@@ -61,10 +61,20 @@ RouterMetrics::RouterMetrics(std::shared_ptr<::prometheus::Registry> registry)
                    .Name("rollouts_router_nginx_reloads_total")
                    .Help("nginx -t + reload attempts by result (ok, test_failed, reload_failed)")
                    .Register(*registry_)),
+      haproxy_exchanges_(BuildCounter()
+                             .Name("rollouts_router_haproxy_exchanges_total")
+                             .Help("Exchanges with HAProxy's runtime API by result (ok, error: "
+                                   "no socket, refused, timed out)")
+                             .Register(*registry_)),
+      haproxy_switches_(BuildCounter()
+                            .Name("rollouts_router_haproxy_switches_total")
+                            .Help("Switches of a service's live HAProxy backend (one `set map` "
+                                  "per applied change of its live set, no reload)")
+                            .Register(*registry_)),
       applies_(BuildCounter()
                    .Name("rollouts_router_config_applies_total")
-                   .Help("Renders of the routes installed into nginx, by result (changed, "
-                         "unchanged, failed)")
+                   .Help("Applies of the selected routes to the proxy (nginx or HAProxy), by "
+                         "result (changed, unchanged, failed)")
                    .Register(*registry_)),
       last_apply_success_(
           BuildGauge()
@@ -136,6 +146,9 @@ RouterMetrics::RouterMetrics(std::shared_ptr<::prometheus::Registry> registry)
   for (auto a : {Apply::kChanged, Apply::kUnchanged, Apply::kFailed}) {
     applies_.Add({{"result", ApplyName(a)}});
   }
+  for (const char* r : {"ok", "error"}) {
+    haproxy_exchanges_.Add({{"result", r}});
+  }
   for (auto w : {ReportWrite::kOk, ReportWrite::kLockHeld, ReportWrite::kError}) {
     report_writes_.Add({{"result", ReportName(w)}});
   }
@@ -161,6 +174,14 @@ void RouterMetrics::AddService(const std::string& service) {
 
 void RouterMetrics::RecordReload(Reload result) {
   reloads_.Add({{"result", ReloadName(result)}}).Increment();
+}
+
+void RouterMetrics::RecordHaproxyExchange(bool ok) {
+  haproxy_exchanges_.Add({{"result", ok ? "ok" : "error"}}).Increment();
+}
+
+void RouterMetrics::RecordHaproxySwitch(const std::string& service) {
+  haproxy_switches_.Add({{"service", service}}).Increment();
 }
 
 void RouterMetrics::RecordApply(Apply result, std::chrono::system_clock::time_point now) {

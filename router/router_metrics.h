@@ -37,6 +37,13 @@ class RouterMetrics {
   enum class Reload { kOk, kTestFailed, kReloadFailed };
   void RecordReload(Reload result);
 
+  // --- HaproxyApplier ---
+  // One per runtime API exchange (ok: connected and answered; error: no socket, timeout).
+  void RecordHaproxyExchange(bool ok);
+  // One per switch of a service's live buffer (`set map`), i.e. per applied change of
+  // its live set.
+  void RecordHaproxySwitch(const std::string& service);
+
   // --- RouterCore ---
   // One per Sync: changed (nginx reloaded with new routes), unchanged (nginx already
   // runs exactly the rendered routes), failed (nginx refused them or did not reload).
@@ -77,6 +84,8 @@ class RouterMetrics {
   std::map<std::string, ::prometheus::Gauge*> version_info_;  // by service
 
   ::prometheus::Family<::prometheus::Counter>& reloads_;
+  ::prometheus::Family<::prometheus::Counter>& haproxy_exchanges_;
+  ::prometheus::Family<::prometheus::Counter>& haproxy_switches_;
   ::prometheus::Family<::prometheus::Counter>& applies_;
   ::prometheus::Gauge& last_apply_success_;
   ::prometheus::Gauge& last_apply_failed_;

@@ -29,15 +29,21 @@ std::vector<Instance> ToInstances(const std::vector<consul::ServiceEntry>& entri
   return out;
 }
 
+std::string RouterRunner::not_ready_reason() const {
+  if (!ready_) return "the report is not written to " + options_.kv_prefix + "routers/ yet";
+  std::lock_guard lock(reason_mu_);
+  return "the proxy does not serve the selected routes: " + apply_error_;
+}
+
 RouterRunner::RouterRunner(consul::ConsulClient& consul, RouterCore& core,
                            RouterRunnerOptions options, RouterMetrics* metrics)
     : consul_(consul), core_(core), options_(std::move(options)), metrics_(metrics) {}
 
 namespace {
 
-// Asks nginx, through the live listener, which upstream answered (the X-Upstream header
-// our routes add) until it is one of `want`: then the new workers are serving.
-bool NginxServes(const std::string& listen, const std::string& host,
+// Asks the proxy, through the live listener, which instance answered (the X-Upstream
+// header both routers add) until it is one of `want`: then the new routes serve.
+bool ProxyServes(const std::string& listen, const std::string& host,
                  const std::vector<Backend>& want, std::chrono::milliseconds timeout,
                  const http::CancelToken& stop) {
   if (want.empty()) return true;
@@ -150,25 +156,39 @@ void RouterRunner::Run(const std::shared_ptr<http::CancelToken>& stop) {
   auto last_renew = std::chrono::steady_clock::now();
   http::Backoff backoff({std::chrono::milliseconds(200), std::chrono::seconds(5), 2.0, 0.5});
   bool need_publish = true;
+  auto last_sync = std::chrono::steady_clock::now();
+  std::string last_logged_error;
+  auto wake_every =
+      std::min<std::chrono::milliseconds>(options_.session_ttl / 4, options_.resync_interval);
   while (!stop->cancelled()) {
     {
       std::unique_lock lock(mu);
-      cv.wait_for(lock, options_.session_ttl / 4, [&] { return dirty || stop->cancelled(); });
+      cv.wait_for(lock, wake_every, [&] { return dirty || stop->cancelled(); });
       if (stop->cancelled()) break;
+      if (std::chrono::steady_clock::now() - last_sync >= options_.resync_interval) dirty = true;
       if (dirty) {
         dirty = false;
+        last_sync = std::chrono::steady_clock::now();
         SyncOutcome out = core_.Sync(std::chrono::system_clock::now());
-        if (out.apply.outcome == ApplyResult::Outcome::kRejected ||
-            out.apply.outcome == ApplyResult::Outcome::kReloadFailed) {
-          LOG(ERROR) << "nginx refused the new routes; keeping the last good config: "
+        bool failed = out.apply.outcome == ApplyResult::Outcome::kRejected ||
+                      out.apply.outcome == ApplyResult::Outcome::kApplyFailed;
+        if (failed && (!apply_failing_ || out.apply.message != last_logged_error)) {
+          LOG(ERROR) << "the proxy did not take the new routes; the last good ones serve: "
                      << out.apply.message;
+          last_logged_error = out.apply.message;
         }
-        if (out.apply.outcome == ApplyResult::Outcome::kReloaded) {
+        if (!failed && apply_failing_) LOG(INFO) << "the proxy serves the selected routes again";
+        {
+          std::lock_guard reason_lock(reason_mu_);
+          apply_error_ = failed ? out.apply.message : "";
+        }
+        apply_failing_ = failed;
+        if (out.apply.outcome == ApplyResult::Outcome::kChanged) {
           lock.unlock();
           for (const RoutedService& s : core_.services()) {
-            if (!NginxServes(s.listen, s.service, core_.AppliedBackends(s.service),
+            if (!ProxyServes(s.listen, s.service, core_.AppliedBackends(s.service),
                              options_.verify_timeout, *stop)) {
-              LOG(WARNING) << "nginx does not serve the new " << s.service
+              LOG(WARNING) << "the proxy does not serve the new " << s.service
                            << " set yet; reporting anyway after " << options_.verify_timeout.count()
                            << " ms";
               if (metrics_ != nullptr) metrics_->RecordVerifyTimeout(s.service);

@@ -6,8 +6,10 @@
 # sandbox (see scripts/lib/real-agents.sh for where they are found).
 #
 #   1. rollout-sandbox (Consul + Nomad stand-in) runs the hello job: hello-blue active v1
-#   2. Prometheus scrapes the hello instances, nginx + rollout-router route to Active
-#   3. rolloutd; wrk load through nginx + rollout-loadcheck recording every response
+#   2. Prometheus scrapes the hello instances, HAProxy + rollout-router route to Active
+#      (STACK_ROUTER=nginx: nginx instead, see scripts/lib/stack.sh)
+#   3. rolloutd; wrk load (keep-alive clients) through the router + rollout-loadcheck
+#      recording every response
 #   4. v1 -> v2 (healthy), v2 -> v3 (5% errors: caught after the flip, flipped back)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +28,6 @@ stack_log "waiting for 4 ready hello instances"
 hello_wait_ready 4 90 || stack_die "hello did not become ready"
 hello_start_discovery
 
-stack_start_nginx
 stack_start_router hello
 
 ROLLOUTD_PORT=$(stack_free_port)
@@ -39,13 +40,13 @@ stack_spawn rolloutd "$STACK_BUILD/controller/rolloutd" --consul-addr "$CONSUL_H
 stack_wait 15 curl -sf "http://127.0.0.1:$ROLLOUTD_PORT/healthz" || stack_die "rolloutd did not start"
 stack_wait_phase hello Healthy v1 60 || stack_die "rollout hello did not reach Healthy v1"
 
-stack_log "load: wrk -c$LOAD_CONNECTIONS through nginx + loadcheck at $SAMPLE_RATE req/s"
-wrk -t2 -c"$LOAD_CONNECTIONS" -d3600s --latency "http://127.0.0.1:$NGINX_PORT/hello" \
+stack_log "load: wrk -c$LOAD_CONNECTIONS through ${STACK_ROUTER:-haproxy} + loadcheck at $SAMPLE_RATE req/s"
+wrk -t2 -c"$LOAD_CONNECTIONS" -d3600s --latency "http://127.0.0.1:$LIVE_PORT/hello" \
   >"$DEMO_DIR/wrk.txt" 2>&1 &
 WRK_PID=$!
 STACK_PIDS+=("$WRK_PID:wrk")
 : "${STACK_BUILD:=build}"
-"$STACK_BUILD/bench/loadcheck/rollout-loadcheck" --url "http://127.0.0.1:$NGINX_PORT" --path /hello \
+"$STACK_BUILD/bench/loadcheck/rollout-loadcheck" --url "http://127.0.0.1:$LIVE_PORT" --path /hello \
   --rate "$SAMPLE_RATE" --concurrency 4 --duration 0 --out "$DEMO_DIR/samples.jsonl" \
   >"$DEMO_DIR/loadcheck.json" 2>"$DEMO_DIR/loadcheck.log" &
 LOADCHECK_PID=$!

@@ -46,8 +46,7 @@ r() { jq -r "$1" "$dir/report.json"; }
 cat <<MD
 ## Nomad Rollouts demo report
 
-Load: wrk through nginx (${LOAD_CONNECTIONS:-20} connections; nginx closes client connections
-after each response, see scripts/lib/stack.sh for why) plus
+Load: wrk through ${STACK_ROUTER:-haproxy} (${LOAD_CONNECTIONS:-20} keep-alive connections$( [ "${STACK_ROUTER:-haproxy}" = nginx ] && echo "; nginx client keep-alive ${STACK_CLIENT_KEEPALIVE:-0} s, see scripts/lib/stack.sh")) plus
 rollout-loadcheck recording every response (${SAMPLE_RATE:-200} req/s).
 
 | measure | value |
@@ -59,7 +58,7 @@ rollout-loadcheck recording every response (${SAMPLE_RATE:-200} req/s).
 | sampled requests | $(r .requests) |
 | sampled transport errors | $(r .transport_errors) |
 | sampled non-2xx by version | $(r '.non2xx_by_version | tostring') |
-| v1 responses after the first v2 response | $(r .v1_after_first_v2) (within $(r .flip_overlap_ms) ms: nginx's old workers finishing during the reload) |
+| v1 responses after the first v2 response | $(r .v1_after_first_v2) (within $(r .flip_overlap_ms) ms: requests already in flight at the switch; with nginx, its old workers finishing during the reload) |
 | v1 responses after the rollout reported Healthy v2 | $(r .v1_after_healthy_v2) |
 | v2 responses before set-version v2 | $(r .v2_before_set_v2) |
 | set-version v2 -> first v2 response | $(r .set_v2_to_first_v2_ms) ms |

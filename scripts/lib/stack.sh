@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Starts and stops the local stack of the demo and the end-to-end tests, all on
 # 127.0.0.1 with free ports: rollout-sandbox (Consul + Nomad stand-in), Prometheus,
-# nginx + rollout-router, the demo job and rolloutd. Everything started is recorded and
+# HAProxy or nginx + rollout-router, the demo job and rolloutd. Everything started is recorded and
 # stopped by stack_stop (installed as an EXIT trap by stack_init).
 #
 # Use: source scripts/lib/stack.sh; stack_init DIR; stack_start_agents; ...
@@ -12,6 +12,7 @@
 STACK_ROOT=${STACK_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 STACK_BUILD=${STACK_BUILD:-$STACK_ROOT/build}
 STACK_PIDS=()
+STACK_NGINX_DIRS=()
 
 stack_log() { printf '[%6.1fs] %s\n' "$(stack_elapsed)" "$*" >&2; }
 stack_elapsed() { echo "$(( $(date +%s%N) / 1000000 - STACK_T0 ))" | awk '{printf "%.1f", $1/1000}'; }
@@ -78,10 +79,13 @@ stack_stop() {
     : "$name"
   done
   STACK_PIDS=()
-  if [ -n "${STACK_NGINX_CONF:-}" ] && [ -f "$STACK_DIR/nginx/nginx.pid" ]; then
-    /usr/sbin/nginx -p "$STACK_DIR/nginx" -c "$STACK_NGINX_CONF" -s quit 2>/dev/null || true
-    for _ in $(seq 1 50); do [ -f "$STACK_DIR/nginx/nginx.pid" ] || break; sleep 0.1; done
-  fi
+  local d
+  for d in "${STACK_NGINX_DIRS[@]}"; do
+    [ -f "$d/nginx.pid" ] || continue
+    /usr/sbin/nginx -p "$d" -c "$d/nginx.conf" -s quit 2>/dev/null || true
+    for _ in $(seq 1 50); do [ -f "$d/nginx.pid" ] || break; sleep 0.1; done
+  done
+  STACK_NGINX_DIRS=()
   # Real agents last: Nomad stops the tasks it runs on SIGINT (see real-agents.sh).
   if [ -n "${STACK_REAL_AGENTS:-}" ]; then
     real_agents_stop || true
@@ -176,42 +180,85 @@ $4
 CONF
 }
 
-stack_start_nginx() {
-  NGINX_PORT=$(stack_free_port)
-  PREVIEW_PORT=$(stack_free_port)
-  local d=$STACK_DIR/nginx
-  mkdir -p "$d/logs" "$d/tmp"
-  : >"$d/routes.conf"
-  STACK_NGINX_CONF=$d/nginx.conf
-  # The demo's nginx: everything under $d, on 127.0.0.1 only.
-  stack_nginx_conf "$d" 2 4096 "$(cat <<CONF
-  # No client keep-alive: on a reload (every flip) nginx's old workers finish the requests
-  # they are serving, but close idle keep-alive connections at once, and a request the
-  # client sent on one at that instant is lost (a "read" socket error in wrk). With a new
-  # connection per request, the shared listening socket hands each one to a live worker
-  # and no request is lost. Upstream connections (nginx -> instances) stay pooled.
-  keepalive_timeout ${STACK_CLIENT_KEEPALIVE:-0};
-  include $d/routes.conf;
-CONF
-)" >"$STACK_NGINX_CONF"
-  /usr/sbin/nginx -p "$d" -c "$STACK_NGINX_CONF" || stack_die "nginx did not start"
-  stack_log "nginx: live 127.0.0.1:$NGINX_PORT, preview 127.0.0.1:$PREVIEW_PORT"
-}
-
+# The router in front of the demo job: STACK_ROUTER=haproxy (the default: routes change
+# through HAProxy's runtime API, no reload, client keep-alive on) or nginx (a reload per
+# change; STACK_CLIENT_KEEPALIVE seconds of client keep-alive, 0 by default, see
+# stack_start_nginx_router). Sets LIVE_PORT, PREVIEW_PORT and ROUTER_METRICS_PORT.
 stack_start_router() {
   local service=$1
-  ROUTER_METRICS_PORT=$(stack_free_port)
-  stack_spawn router "$STACK_BUILD/router/rollout-router" \
-    --consul-addr "$CONSUL_HTTP_ADDR" --id demo-router \
-    --service "$service=127.0.0.1:$NGINX_PORT,preview=127.0.0.1:$PREVIEW_PORT" \
-    --nginx-conf "$STACK_NGINX_CONF" --nginx-prefix "$STACK_DIR/nginx" \
-    --routes-file "$STACK_DIR/nginx/routes.conf" --metrics-addr "127.0.0.1:$ROUTER_METRICS_PORT"
-  stack_wait 10 curl -sf "$CONSUL_HTTP_ADDR/v1/kv/rollouts/routers/demo-router" ||
-    stack_die "router did not report"
-  # Ready = the report is written; scraped by Prometheus as job rollout-router.
-  stack_wait 10 curl -sf "http://127.0.0.1:$ROUTER_METRICS_PORT/readyz" ||
-    stack_die "router /readyz did not answer"
-  stack_log "router: reporting to rollouts/routers/demo-router, metrics on 127.0.0.1:$ROUTER_METRICS_PORT"
+  LIVE_PORT=$(stack_free_port)
+  PREVIEW_PORT=$(stack_free_port)
+  case ${STACK_ROUTER:-haproxy} in
+    haproxy) stack_start_haproxy_router demo-router "$service" "$LIVE_PORT" "$PREVIEW_PORT" ;;
+    nginx)
+      stack_start_nginx_router demo-router "$service" "$LIVE_PORT" "$PREVIEW_PORT" \
+        "${STACK_CLIENT_KEEPALIVE:-0}"
+      ;;
+    *) stack_die "STACK_ROUTER must be haproxy or nginx, not $STACK_ROUTER" ;;
+  esac
+  ROUTER_METRICS_PORT=$(cat "$STACK_DIR/demo-router.metrics-port")
+}
+
+# stack_start_haproxy_router ID SERVICE LIVE-PORT PREVIEW-PORT: rollout-router ID writes
+# the HAProxy config into $STACK_DIR/ID/ and HAProxy is started on it (the router then
+# drives it through the runtime API only). Both are stopped by stack_stop.
+stack_start_haproxy_router() {
+  local id=$1 service=$2 live=$3 preview=$4 d=$STACK_DIR/$1
+  mkdir -p "$d"
+  stack_spawn_router "$id" --backend haproxy --haproxy-dir "$d" \
+    --service "$service=127.0.0.1:$live,preview=127.0.0.1:$preview"
+  stack_wait 10 test -s "$d/haproxy.cfg" || stack_die "$id did not write $d/haproxy.cfg"
+  stack_spawn "$id-haproxy" /usr/sbin/haproxy -db -f "$d/haproxy.cfg"
+  stack_wait 10 test -S "$d/admin.sock" ||
+    stack_die "HAProxy did not start: $(tail -3 "$STACK_DIR/$id-haproxy.log")"
+  stack_wait_router "$id"
+  stack_log "$id: HAProxy live 127.0.0.1:$live, preview 127.0.0.1:$preview (runtime API $d/admin.sock)"
+}
+
+# stack_start_nginx_router ID SERVICE LIVE-PORT PREVIEW-PORT CLIENT-KEEPALIVE-SECONDS: an
+# nginx under $STACK_DIR/ID/ and rollout-router ID rewriting its routes and reloading it.
+stack_start_nginx_router() {
+  local id=$1 service=$2 live=$3 preview=$4 keepalive=$5 d=$STACK_DIR/$1
+  mkdir -p "$d/logs" "$d/tmp"
+  : >"$d/routes.conf"
+  stack_nginx_conf "$d" 2 4096 "$(cat <<CONF
+  # keepalive_timeout 0 (the default here) closes each client connection after one
+  # response: on a reload (every flip) nginx's old workers finish the requests they are
+  # serving but close idle keep-alive connections at once, and a request the client sent
+  # on one at that instant is lost (a "read" socket error in wrk). With a new connection
+  # per request, the shared listening socket hands each one to a live worker and no
+  # request is lost. Upstream connections (nginx -> instances) stay pooled either way.
+  keepalive_timeout $keepalive;
+  include $d/routes.conf;
+CONF
+)" >"$d/nginx.conf"
+  /usr/sbin/nginx -p "$d" -c "$d/nginx.conf" || stack_die "nginx did not start"
+  STACK_NGINX_DIRS+=("$d")
+  stack_spawn_router "$id" --backend nginx --nginx-conf "$d/nginx.conf" --nginx-prefix "$d" \
+    --routes-file "$d/routes.conf" --service "$service=127.0.0.1:$live,preview=127.0.0.1:$preview"
+  stack_wait_router "$id"
+  stack_log "$id: nginx live 127.0.0.1:$live, preview 127.0.0.1:$preview (client keep-alive ${keepalive}s)"
+}
+
+# stack_spawn_router ID FLAGS...: rollout-router reporting to rollouts/routers/ID, with
+# /metrics on a free port written to $STACK_DIR/ID.metrics-port.
+stack_spawn_router() {
+  local id=$1 port
+  shift
+  port=$(stack_free_port)
+  echo "$port" >"$STACK_DIR/$id.metrics-port"
+  stack_spawn "$id" "$STACK_BUILD/router/rollout-router" --consul-addr "$CONSUL_HTTP_ADDR" \
+    --id "$id" --metrics-addr "127.0.0.1:$port" "$@"
+}
+
+# Ready = the report is written and the proxy serves the selected routes.
+stack_wait_router() {
+  local id=$1 port
+  port=$(cat "$STACK_DIR/$id.metrics-port")
+  stack_wait 15 curl -sf "$CONSUL_HTTP_ADDR/v1/kv/rollouts/routers/$id" ||
+    stack_die "router $id did not report"
+  stack_wait 15 curl -sf "http://127.0.0.1:$port/readyz" ||
+    stack_die "router $id is not ready: $(curl -s "http://127.0.0.1:$port/readyz")"
 }
 
 # Registers examples/hello/hello.nomad.json with the hello binary's absolute path.

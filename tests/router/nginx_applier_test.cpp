@@ -50,7 +50,7 @@ TEST(NginxApplier, UnchangedContentDoesNotReload) {
   NginxApplier applier(
       {"/usr/sbin/nginx", (dir / "nginx.conf").string(), "", (dir / "routes.conf").string()},
       runner);
-  EXPECT_EQ(applier.Apply("a").outcome, ApplyResult::Outcome::kReloaded);
+  EXPECT_EQ(applier.Apply("a").outcome, ApplyResult::Outcome::kChanged);
   EXPECT_EQ(applier.Apply("a").outcome, ApplyResult::Outcome::kUnchanged);
   EXPECT_EQ(runner.calls.size(), 2u);  // one -t, one reload
   fs::remove_all(dir);
@@ -62,7 +62,7 @@ TEST(NginxApplier, RejectedConfigRestoresThePreviousFileAndDoesNotReload) {
   NginxApplier applier(
       {"/usr/sbin/nginx", (dir / "nginx.conf").string(), "", (dir / "routes.conf").string()},
       runner);
-  ASSERT_EQ(applier.Apply("good").outcome, ApplyResult::Outcome::kReloaded);
+  ASSERT_EQ(applier.Apply("good").outcome, ApplyResult::Outcome::kChanged);
   runner.test_ok = false;
   ApplyResult r = applier.Apply("bad");
   EXPECT_EQ(r.outcome, ApplyResult::Outcome::kRejected);
@@ -211,7 +211,7 @@ TEST(NginxApplierWithRealNginx, BrokenRoutesKeepTheLastGoodConfigServing) {
       {"/usr/sbin/nginx", nginx.main_conf(), nginx.dir().string(), nginx.routes_file()}, runner,
       &metrics);
   ASSERT_TRUE(nginx.Serves("one"));
-  EXPECT_EQ(applier.Apply(nginx.Routes("two")).outcome, ApplyResult::Outcome::kReloaded);
+  EXPECT_EQ(applier.Apply(nginx.Routes("two")).outcome, ApplyResult::Outcome::kChanged);
   EXPECT_TRUE(nginx.Serves("two"));
   ApplyResult bad = applier.Apply("upstream broken { server ; }\n");
   EXPECT_EQ(bad.outcome, ApplyResult::Outcome::kRejected);

@@ -1,4 +1,5 @@
 #include "router/router_core.h"
+#include "router/nginx_applier.h"
 
 #include <gtest/gtest.h>
 
@@ -51,7 +52,7 @@ TEST_F(RouterCoreTest, ReportsTheAppliedVersionAndBackends) {
   core_->SetInstances("hello", {Inst("a", 1, "active", "v1"), Inst("b", 2, "standby", "v2")}, 7);
   core_->SetDeclaredVersion("hello", "v1");
   auto out = core_->Sync(std::chrono::system_clock::now());
-  EXPECT_EQ(out.apply.outcome, ApplyResult::Outcome::kReloaded);
+  EXPECT_EQ(out.apply.outcome, ApplyResult::Outcome::kChanged);
   EXPECT_TRUE(out.report_changed);
   const auto& svc = core_->report()["services"]["hello"];
   EXPECT_EQ(svc["version"], "v1");

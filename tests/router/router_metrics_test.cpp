@@ -124,7 +124,7 @@ class ApplierMetricsTest : public ::testing::Test {
 };
 
 TEST_F(ApplierMetricsTest, ATestFailureCountsTestFailedAndKeepsTheLastConfig) {
-  ASSERT_EQ(applier_->Apply("good").outcome, ApplyResult::Outcome::kReloaded);
+  ASSERT_EQ(applier_->Apply("good").outcome, ApplyResult::Outcome::kChanged);
   EXPECT_EQ(Reloads(metrics_, "ok"), 1);
   nginx_.test_ok = false;
   EXPECT_EQ(applier_->Apply("bad").outcome, ApplyResult::Outcome::kRejected);
@@ -139,13 +139,13 @@ TEST_F(ApplierMetricsTest, ATestFailureCountsTestFailedAndKeepsTheLastConfig) {
 }
 
 TEST_F(ApplierMetricsTest, AFailedReloadIsCountedAndRetriedForTheSameContent) {
-  ASSERT_EQ(applier_->Apply("one").outcome, ApplyResult::Outcome::kReloaded);
+  ASSERT_EQ(applier_->Apply("one").outcome, ApplyResult::Outcome::kChanged);
   nginx_.reload_ok = false;
-  EXPECT_EQ(applier_->Apply("two").outcome, ApplyResult::Outcome::kReloadFailed);
+  EXPECT_EQ(applier_->Apply("two").outcome, ApplyResult::Outcome::kApplyFailed);
   EXPECT_EQ(Reloads(metrics_, "reload_failed"), 1);
   // nginx never loaded "two": the same routes must be reloaded again, not taken as live.
   nginx_.reload_ok = true;
-  EXPECT_EQ(applier_->Apply("two").outcome, ApplyResult::Outcome::kReloaded);
+  EXPECT_EQ(applier_->Apply("two").outcome, ApplyResult::Outcome::kChanged);
   EXPECT_EQ(Reloads(metrics_, "ok"), 2);
   EXPECT_EQ(applier_->Apply("two").outcome, ApplyResult::Outcome::kUnchanged);
   EXPECT_EQ(Reloads(metrics_, "ok"), 2);
