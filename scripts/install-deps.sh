@@ -10,7 +10,7 @@ packages=(
   libcpprest-dev libssl-dev nlohmann-json3-dev prometheus-cpp-dev libgoogle-glog-dev
   libgtest-dev libgmock-dev libcli11-dev libboost-dev libsimdjson-dev
   # real parts used by the demo and the end-to-end tests
-  nginx prometheus wrk openssl curl procps iproute2 jq tmux
+  nginx haproxy prometheus wrk openssl curl procps iproute2 jq tmux
   # the integration harness (free ports) and the real-agent tier's fault proxy
   python3
 )
