@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# End-to-end: the demo (sandbox + nginx + rollout-router + hello + Prometheus + rolloutd)
-# under load, then assertions on what every recorded response says:
+# End-to-end: the demo (sandbox + HAProxy or nginx + rollout-router + hello + Prometheus +
+# rolloutd) under keep-alive load, then assertions on what every recorded response says:
 #   - no transport error and no socket error anywhere (wrk and the sampler);
 #   - the only non-2xx answers come from v3 (its injected errors while it was live);
 #   - no v2 answer before set-version v2, no v1 answer once the rollout reported Healthy v2;
 #   - v2 succeeded, v3 was rolled back by the post-promotion analysis.
 # ROLLOUTS_BACKEND=real: on real Consul and Nomad dev agents instead of the sandbox.
+# STACK_ROUTER=nginx: through nginx (client keep-alive off: its reloads would lose requests
+# on idle keep-alive connections, see docs/routers.md) instead of HAProxy.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:?build dir}
@@ -13,7 +15,8 @@ if [ "${ROLLOUTS_BACKEND:-sandbox}" = real ]; then
   source "$root/scripts/lib/real-agents.sh"
   real_agents_require consul nomad # one SKIP line and exit 77 without them
 fi
-for tool in /usr/sbin/nginx /usr/bin/prometheus /usr/bin/wrk /usr/bin/jq; do
+proxy=/usr/sbin/${STACK_ROUTER:-haproxy}
+for tool in "$proxy" /usr/bin/prometheus /usr/bin/wrk /usr/bin/jq; do
   if [ ! -x "$tool" ]; then
     echo "SKIP: $tool is missing (scripts/install-deps.sh installs it)"
     exit 77
