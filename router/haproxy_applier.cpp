@@ -211,12 +211,16 @@ ApplyResult HaproxyApplier::Apply(const std::vector<ServiceRoute>& routes) {
       if (!Program(spare_name, servers[spare_name], r.active.backends, &error)) {
         return {ApplyResult::Outcome::kApplyFailed, error};
       }
-      RuntimeAnswer set = Run("set map " + setup_.layout.map_path + " " + key + " " + spare_name);
+      // `set map` only changes an existing entry: for a key the map lacks (an edited map
+      // file) HAProxy answers "entry not found." and changes nothing, so every Apply
+      // would fail until a restart. `add map` creates it (one entry: the key is absent).
+      const char* verb = entry == map.end() ? "add map " : "set map ";
+      RuntimeAnswer set = Run(verb + setup_.layout.map_path + " " + key + " " + spare_name);
       std::map<std::string, std::string> after;
       if (!set.ok || !ReadMap(&after, &error) || after[key] != spare_name) {
         return {ApplyResult::Outcome::kApplyFailed,
                 "the routes map does not point " + key + " at " + spare_name +
-                    " after `set map`: " + (set.ok ? set.text : set.text + " " + error)};
+                    " after the map change: " + (set.ok ? set.text : set.text + " " + error)};
       }
       if (metrics_ != nullptr) metrics_->RecordHaproxySwitch(r.service);
       live = spare;

@@ -135,6 +135,14 @@ RouterMetrics::RouterMetrics(std::shared_ptr<::prometheus::Registry> registry)
                            .Help("Reloads after which nginx did not answer from the new set "
                                  "within the verify timeout")
                            .Register(*registry_)),
+      switch_latency_(
+          ::prometheus::BuildHistogram()
+              .Name("rollouts_router_switch_latency_seconds")
+              .Help("From a Consul answer that changed the router's view to the proxy serving "
+                    "the new routes (nginx: reload returned; HAProxy: map switched, read back)")
+              .Register(*registry_)
+              .Add({}, ::prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                                 0.05, 0.1, 0.25, 0.5, 1, 2.5})),
       build_info_(BuildGauge()
                       .Name("rollouts_router_build_info")
                       .Help("Always 1; the router's version")
@@ -242,6 +250,10 @@ void RouterMetrics::RecordReportWrite(ReportWrite result) {
 
 void RouterMetrics::RecordSessionError(const std::string& op) {
   session_errors_.Add({{"op", SessionOp(op)}}).Increment();
+}
+
+void RouterMetrics::RecordSwitchLatency(std::chrono::microseconds latency) {
+  switch_latency_.Observe(static_cast<double>(latency.count()) / 1e6);
 }
 
 void RouterMetrics::RecordVerifyTimeout(const std::string& service) {

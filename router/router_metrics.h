@@ -10,6 +10,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
 #include <chrono>
@@ -71,6 +72,9 @@ class RouterMetrics {
   void RecordReportWrite(ReportWrite result);
   // op: create or renew.
   void RecordSessionError(const std::string& op);
+  // From a Consul answer that changed the router's view to the proxy serving the new
+  // routes (nginx: reload returned; HAProxy: map switched and read back).
+  void RecordSwitchLatency(std::chrono::microseconds latency);
   // nginx did not answer from the new set within the verify timeout after a reload.
   void RecordVerifyTimeout(const std::string& service);
 
@@ -99,6 +103,7 @@ class RouterMetrics {
   ::prometheus::Family<::prometheus::Counter>& report_writes_;
   ::prometheus::Family<::prometheus::Counter>& session_errors_;
   ::prometheus::Family<::prometheus::Counter>& verify_timeouts_;
+  ::prometheus::Histogram& switch_latency_;
   ::prometheus::Family<::prometheus::Gauge>& build_info_;
 };
 

@@ -4,6 +4,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -76,6 +77,8 @@ void RouterRunner::Run(const std::shared_ptr<http::CancelToken>& stop) {
   std::mutex mu;
   std::condition_variable cv;
   bool dirty = true;
+  // When the oldest Consul change not yet applied arrived (for the switch latency).
+  std::optional<std::chrono::steady_clock::time_point> change_seen;
   int stop_sub = stop->Subscribe([&] { cv.notify_all(); });
 
   consul::BlockingPolicy policy;
@@ -107,6 +110,7 @@ void RouterRunner::Run(const std::shared_ptr<http::CancelToken>& stop) {
           core_.SetInstances(service, ToInstances(poll.result.value().value),
                              poll.result.value().meta.index);
           dirty = true;
+          if (!change_seen) change_seen = std::chrono::steady_clock::now();
         }
         cv.notify_all();
       }
@@ -146,6 +150,7 @@ void RouterRunner::Run(const std::shared_ptr<http::CancelToken>& stop) {
         std::lock_guard lock(mu);
         for (auto& [rollout, version] : declared) core_.SetDeclaredVersion(rollout, version);
         dirty = true;
+        if (!change_seen) change_seen = std::chrono::steady_clock::now();
       }
       cv.notify_all();
     }
@@ -169,6 +174,8 @@ void RouterRunner::Run(const std::shared_ptr<http::CancelToken>& stop) {
       if (dirty) {
         dirty = false;
         last_sync = std::chrono::steady_clock::now();
+        auto seen = change_seen;
+        change_seen.reset();
         SyncOutcome out = core_.Sync(std::chrono::system_clock::now());
         bool failed = out.apply.outcome == ApplyResult::Outcome::kRejected ||
                       out.apply.outcome == ApplyResult::Outcome::kApplyFailed;
@@ -184,6 +191,19 @@ void RouterRunner::Run(const std::shared_ptr<http::CancelToken>& stop) {
         }
         apply_failing_ = failed;
         if (out.apply.outcome == ApplyResult::Outcome::kChanged) {
+          auto latency = std::chrono::duration_cast<std::chrono::microseconds>(
+              std::chrono::steady_clock::now() - seen.value_or(last_sync));
+          if (metrics_ != nullptr && seen) metrics_->RecordSwitchLatency(latency);
+          for (const RoutedService& s : core_.services()) {
+            std::string set;
+            for (const Backend& b : core_.AppliedBackends(s.service)) {
+              set += (set.empty() ? "" : ", ") + b.address + ":" + std::to_string(b.port);
+            }
+            LOG(INFO) << "applied " << s.service << ": "
+                      << core_.report()["services"][s.service].value("version", "") << " on ["
+                      << set << "], " << latency.count() / 1000.0
+                      << " ms after Consul's change arrived";
+          }
           lock.unlock();
           for (const RoutedService& s : core_.services()) {
             if (!ProxyServes(s.listen, s.service, core_.AppliedBackends(s.service),
