@@ -25,7 +25,7 @@ if [[ ! -f $build/build.ninja ]]; then
   # frames are still where the source has them. -g1 (line tables: function, file and line in
   # every stack trace, no variables) compiles ~25% faster than -g.
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" \
-    -DROLLOUTS_SANITIZE=ON -DROLLOUTS_WERROR=ON >/dev/null
+    -DROLLOUTS_SANITIZE=ON -DROLLOUTS_WERROR=ON -DROLLOUTS_BUILD_BENCH=OFF >/dev/null
 fi
 # SANITIZERS_NO_BUILD=1: run the tests of an existing build-san as it is.
 if [[ -z ${SANITIZERS_NO_BUILD:-} ]]; then
