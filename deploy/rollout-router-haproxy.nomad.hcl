@@ -97,8 +97,6 @@ job "rollout-router-haproxy" {
           # exec driver); the router does not create folders, and Nomad creates this one.
           # haproxy.cfg, routes.map and admin.sock (the runtime API) go there.
           "--haproxy-dir", "${NOMAD_ALLOC_DIR}",
-          # Server slots per backend: the most instances of one version of a service.
-          "--haproxy-slots", "16",
           "--service", "hello=${NOMAD_ADDR_http},preview=${NOMAD_ADDR_preview}",
           "--metrics-addr", "${NOMAD_ADDR_router_metrics}",
           "--kv-prefix", "rollouts/",

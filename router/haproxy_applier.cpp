@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
+#include <sstream>
 #include <stdexcept>
 
 #include "router/nginx_applier.h"  // WriteFileAtomically
@@ -28,14 +30,14 @@ std::string Joined(const std::vector<std::string>& v) {
 }
 
 // Commands per runtime API line: HAProxy reads one line into a buffer of tune.bufsize
-// (16 KB by default); 8 `set server` commands stay far below it.
+// (16 KB by default); 8 `add`/`set server` commands stay far below it.
 constexpr size_t kCommandsPerLine = 8;
 
 }  // namespace
 
-std::vector<std::string> RoutableEndpoints(const std::vector<ServerSlotState>& slots) {
+std::vector<std::string> RoutableEndpoints(const std::vector<ServerState>& servers) {
   std::vector<std::string> out;
-  for (const auto& s : slots) {
+  for (const auto& s : servers) {
     if (s.Routable()) out.push_back(s.Endpoint());
   }
   std::sort(out.begin(), out.end());
@@ -49,13 +51,13 @@ HaproxyApplier::HaproxyApplier(HaproxySetup setup, std::vector<HaproxyServiceRou
       runtime_(runtime),
       metrics_(metrics) {}
 
-void HaproxyApplier::WriteInitialFiles() {
-  if (!std::filesystem::exists(setup_.layout.map_path)) {
-    WriteFileAtomically(setup_.layout.map_path, RenderHaproxyMap(services_));
-  }
-  if (!std::filesystem::exists(setup_.config_path)) {
-    WriteFileAtomically(setup_.config_path, RenderHaproxyConfig(setup_.layout, services_));
-  }
+bool HaproxyApplier::WriteInitialFiles() {
+  const std::string layout = HaproxyLayoutLine(setup_.layout, services_);
+  const std::string existing = ReadFileOrEmpty(setup_.config_path);
+  bool same_layout = existing.compare(0, layout.size() + 1, layout + "\n") == 0;
+  if (same_layout && std::filesystem::exists(setup_.layout.map_path)) return false;
+  WriteFiles();
+  return !existing.empty() && !same_layout;
 }
 
 void HaproxyApplier::WriteFiles() {
@@ -77,7 +79,7 @@ RuntimeAnswer HaproxyApplier::Run(const std::string& command_line) {
   return answer;
 }
 
-bool HaproxyApplier::ReadServers(std::map<std::string, std::vector<ServerSlotState>>* out,
+bool HaproxyApplier::ReadServers(std::map<std::string, std::vector<ServerState>>* out,
                                  std::string* error) {
   RuntimeAnswer answer = Run("show servers state");
   if (!answer.ok) {
@@ -88,6 +90,20 @@ bool HaproxyApplier::ReadServers(std::map<std::string, std::vector<ServerSlotSta
   if (!parsed) return false;
   out->clear();
   for (auto& s : *parsed) (*out)[s.backend].push_back(std::move(s));
+  // A backend without servers (an empty buffer) has no line in `show servers state`;
+  // `show backend` ("# name", then one name a line) tells it from a missing one.
+  RuntimeAnswer backends = Run("show backend");
+  if (!backends.ok) {
+    *error = "HAProxy runtime API: " + backends.text;
+    return false;
+  }
+  std::istringstream in(backends.text);
+  std::string line;
+  if (!std::getline(in, line) || line != "# name") {
+    *error = "unexpected answer to 'show backend': " + backends.text.substr(0, 200);
+    return false;
+  }
+  while (std::getline(in, line) && !line.empty()) (*out)[line];
   return true;
 }
 
@@ -103,46 +119,42 @@ bool HaproxyApplier::ReadMap(std::map<std::string, std::string>* out, std::strin
   return true;
 }
 
-bool HaproxyApplier::Program(const std::string& backend,
-                             const std::vector<ServerSlotState>& current,
+bool HaproxyApplier::Program(const std::string& backend, const std::vector<ServerState>& current,
                              const std::vector<Backend>& want, std::string* error) {
   std::vector<std::string> commands;
-  for (int i = 0; i < setup_.layout.slots; ++i) {
-    std::string name = HaproxySlotName(i);
-    auto slot = std::find_if(current.begin(), current.end(),
-                             [&](const ServerSlotState& s) { return s.server == name; });
-    if (slot == current.end()) {
-      *error = "HAProxy's backend " + backend + " has no server " + name +
-               ": it runs a config with fewer slots than --haproxy-slots; restart it on " +
-               setup_.config_path;
+  std::vector<std::string> removals;
+  std::set<std::string> wanted;
+  for (const Backend& b : want) {
+    const std::string name = HaproxyServerName(b);
+    wanted.insert(name);
+    auto server = std::find_if(current.begin(), current.end(),
+                               [&](const ServerState& s) { return s.server == name; });
+    const std::string target = backend + "/" + name;
+    if (server == current.end()) {
+      // New servers start in maintenance; `state ready` lets them take requests.
+      commands.push_back("add server " + target + " " + name);
+      commands.push_back("set server " + target + " state ready");
+    } else if (server->Endpoint() != name) {
+      *error = "HAProxy's server " + target + " points at " + server->Endpoint() +
+               " (changed by hand?); it is left alone";
       return false;
+    } else if (!server->Routable()) {
+      commands.push_back("set server " + target + " state ready");
     }
-    std::string target = "set server " + backend + "/" + name;
-    if (i < static_cast<int>(want.size())) {
-      const Backend& b = want[static_cast<size_t>(i)];
-      if (slot->address != b.address || slot->port != b.port) {
-        commands.push_back(target + " addr " + b.address + " port " + std::to_string(b.port));
-      }
-      if (!slot->Routable()) commands.push_back(target + " state ready");
-    } else if (slot->Routable()) {
-      commands.push_back(target + " state maint");
-    }
+  }
+  for (const ServerState& s : current) {
+    if (wanted.count(s.server) > 0) continue;
+    if (s.Routable()) commands.push_back("set server " + backend + "/" + s.server + " state maint");
+    // Refused while the server still has connections (requests sent before it left the
+    // live set finish first); it stays in maintenance and a later Apply deletes it.
+    removals.push_back("del server " + backend + "/" + s.server);
   }
   std::string answers;
-  for (size_t i = 0; i < commands.size(); i += kCommandsPerLine) {
-    std::string line;
-    for (size_t j = i; j < std::min(commands.size(), i + kCommandsPerLine); ++j) {
-      line += (line.empty() ? "" : ";") + commands[j];
-    }
-    RuntimeAnswer answer = Run(line);
-    if (!answer.ok) {
-      *error = "HAProxy runtime API: " + answer.text;
-      return false;
-    }
-    answers += answer.text;
-  }
+  if (!RunBatched(commands, &answers, error)) return false;
+  std::string ignored;
+  if (!RunBatched(removals, &ignored, error)) return false;
   // The answers to `set server` are informational; what counts is what HAProxy now runs.
-  std::map<std::string, std::vector<ServerSlotState>> after;
+  std::map<std::string, std::vector<ServerState>> after;
   if (!ReadServers(&after, error)) return false;
   auto got = RoutableEndpoints(after[backend]);
   if (got != Endpoints(want)) {
@@ -153,15 +165,26 @@ bool HaproxyApplier::Program(const std::string& backend,
   return true;
 }
 
+bool HaproxyApplier::RunBatched(const std::vector<std::string>& commands, std::string* answers,
+                                std::string* error) {
+  for (size_t i = 0; i < commands.size(); i += kCommandsPerLine) {
+    std::string line;
+    for (size_t j = i; j < std::min(commands.size(), i + kCommandsPerLine); ++j) {
+      line += (line.empty() ? "" : ";") + commands[j];
+    }
+    RuntimeAnswer answer = Run(line);
+    if (!answer.ok) {
+      *error = "HAProxy runtime API: " + answer.text;
+      return false;
+    }
+    *answers += answer.text;
+  }
+  return true;
+}
+
 ApplyResult HaproxyApplier::Apply(const std::vector<ServiceRoute>& routes) {
   for (const ServiceRoute& r : routes) {
     for (const auto* set : {&r.active.backends, &r.preview}) {
-      if (set->size() > static_cast<size_t>(setup_.layout.slots)) {
-        return {ApplyResult::Outcome::kRejected,
-                std::to_string(set->size()) + " instances of " + r.service + " exceed the " +
-                    std::to_string(setup_.layout.slots) +
-                    " server slots of a backend (--haproxy-slots)"};
-      }
       for (const Backend& b : *set) {
         if (!IsSafeRuntimeArgument(b.address) || b.port <= 0 || b.port > 65535) {
           return {ApplyResult::Outcome::kRejected, "instance address '" + b.address + ":" +
@@ -172,12 +195,13 @@ ApplyResult HaproxyApplier::Apply(const std::vector<ServiceRoute>& routes) {
     }
   }
   std::string error;
-  std::map<std::string, std::vector<ServerSlotState>> servers;
+  std::map<std::string, std::vector<ServerState>> servers;
   std::map<std::string, std::string> map;
   if (!ReadServers(&servers, &error) || !ReadMap(&map, &error)) {
     return {ApplyResult::Outcome::kApplyFailed, error};
   }
   bool changed = false;
+  std::string missing_layout;
   for (const ServiceRoute& r : routes) {
     auto st = std::find_if(services_.begin(), services_.end(),
                            [&](const HaproxyServiceRoutes& s) { return s.service == r.service; });
@@ -188,10 +212,16 @@ ApplyResult HaproxyApplier::Apply(const std::vector<ServiceRoute>& routes) {
     const std::string name_a = HaproxyBackendName(r.service, "a");
     const std::string name_b = HaproxyBackendName(r.service, "b");
     if (servers.count(name_a) == 0 || servers.count(name_b) == 0) {
-      return {ApplyResult::Outcome::kApplyFailed,
-              "HAProxy runs no backend " + name_a + "/" + name_b +
-                  ": it was started on a config for other services; restart it on " +
-                  setup_.config_path};
+      // HAProxy runs an older layout (this service is new to it): nothing to switch until
+      // it is restarted on the file, so the file gets the selected routes now and the
+      // restart serves them at once rather than an empty backend.
+      missing_layout = "HAProxy runs no backend " + name_a + "/" + name_b +
+                       ": it was started on a config for other services; restart it on " +
+                       setup_.config_path;
+      if (!r.active.backends.empty()) (st->live == 'b' ? st->b : st->a) = r.active.backends;
+      st->preview = r.preview;
+      files_current_ = false;
+      continue;
     }
     // Which buffer serves: the map's entry, else the default_backend the file was
     // written with (st->live).
@@ -234,8 +264,8 @@ ApplyResult HaproxyApplier::Apply(const std::vector<ServiceRoute>& routes) {
       live_set = r.active.backends;
     } else {
       live_set.clear();
-      for (const auto& slot : servers[live_name]) {
-        if (slot.Routable()) live_set.push_back({slot.address, slot.port, ""});
+      for (const auto& server : servers[live_name]) {
+        if (server.Routable()) live_set.push_back({server.address, server.port, ""});
       }
     }
     if (!st->preview_listen.empty()) {
@@ -262,6 +292,7 @@ ApplyResult HaproxyApplier::Apply(const std::vector<ServiceRoute>& routes) {
           std::string("routes applied, but the files for a HAProxy restart are not: ") + e.what()};
     }
   }
+  if (!missing_layout.empty()) return {ApplyResult::Outcome::kApplyFailed, missing_layout};
   return {changed ? ApplyResult::Outcome::kChanged : ApplyResult::Outcome::kUnchanged, ""};
 }
 

@@ -36,9 +36,11 @@ class HaproxyApplier final : public RoutesApplier {
   HaproxyApplier(HaproxySetup setup, std::vector<HaproxyServiceRoutes> services,
                  HaproxyRuntime& runtime, RouterMetrics* metrics = nullptr);
 
-  // Writes the config and map files when they do not exist yet (HAProxy's first start);
-  // existing files hold the last applied routes and are kept. Throws on I/O errors.
-  void WriteInitialFiles();
+  // Writes the config and map files when they do not exist yet (HAProxy's first start).
+  // Existing files of the same layout (services, listeners, socket, map) hold the
+  // last applied routes and are kept; files of another layout are replaced, and true is
+  // returned: HAProxy must then be restarted on them. Throws on I/O errors.
+  bool WriteInitialFiles();
 
   ApplyResult Apply(const std::vector<ServiceRoute>& routes) override;
 
@@ -47,12 +49,17 @@ class HaproxyApplier final : public RoutesApplier {
 
  private:
   RuntimeAnswer Run(const std::string& command_line);
-  // Reads `show servers state` for every backend: backend -> its slots.
-  bool ReadServers(std::map<std::string, std::vector<ServerSlotState>>* out, std::string* error);
+  // Reads `show servers state` for every backend: backend -> its servers.
+  bool ReadServers(std::map<std::string, std::vector<ServerState>>* out, std::string* error);
   bool ReadMap(std::map<std::string, std::string>* out, std::string* error);
-  // Brings `backend` to serve exactly `want` (slot i = want[i]); verifies by reading back.
-  bool Program(const std::string& backend, const std::vector<ServerSlotState>& current,
+  // Brings `backend` to serve exactly `want`: adds the servers of new instances, readies
+  // wanted ones, puts the others in maintenance and deletes them once they have no
+  // connection left; verifies by reading back.
+  bool Program(const std::string& backend, const std::vector<ServerState>& current,
                const std::vector<Backend>& want, std::string* error);
+  // Sends commands a few per line; false (and *error) when an exchange failed.
+  bool RunBatched(const std::vector<std::string>& commands, std::string* answers,
+                  std::string* error);
   void WriteFiles();
 
   HaproxySetup setup_;
@@ -65,6 +72,6 @@ class HaproxyApplier final : public RoutesApplier {
 };
 
 // The endpoints ("addr:port", sorted) that take new requests in one backend.
-std::vector<std::string> RoutableEndpoints(const std::vector<ServerSlotState>& slots);
+std::vector<std::string> RoutableEndpoints(const std::vector<ServerState>& servers);
 
 }  // namespace rollouts::router

@@ -15,21 +15,14 @@ std::string Sanitized(const std::string& service) {
 }
 
 void RenderBackend(std::ostringstream& out, const std::string& name,
-                   const std::vector<Backend>& backends, int slots) {
+                   const std::vector<Backend>& backends) {
   out << "\nbackend " << name << "\n";
   out << "  balance roundrobin\n";
   // The router verifies what serves through this header, as it does with nginx.
   out << "  http-response set-header X-Upstream %si:%sp\n";
-  for (int i = 0; i < slots; ++i) {
-    out << "  server " << HaproxySlotName(i) << " ";
-    if (i < static_cast<int>(backends.size())) {
-      const Backend& b = backends[static_cast<size_t>(i)];
-      out << b.address << ":" << b.port << "  # version " << b.version << "\n";
-    } else {
-      // An empty slot: maintenance, with a placeholder port so that `set server ... addr
-      // ... port` may later give it a real one.
-      out << "0.0.0.0:1 disabled\n";
-    }
+  for (const Backend& b : backends) {
+    out << "  server " << HaproxyServerName(b) << " " << b.address << ":" << b.port
+        << "  # version " << b.version << "\n";
   }
 }
 
@@ -47,13 +40,25 @@ std::string HaproxyMapKey(const std::string& service) {
   return Sanitized(service);
 }
 
-std::string HaproxySlotName(int index) {
-  return "s" + std::to_string(index + 1);
+std::string HaproxyServerName(const Backend& backend) {
+  return backend.address + ":" + std::to_string(backend.port);
+}
+
+std::string HaproxyLayoutLine(const HaproxyLayout& layout,
+                              const std::vector<HaproxyServiceRoutes>& services) {
+  std::ostringstream out;
+  out << "# layout: socket=" << layout.socket_path << " map=" << layout.map_path << " services=";
+  for (size_t i = 0; i < services.size(); ++i) {
+    out << (i == 0 ? "" : ",") << services[i].service << "@" << services[i].listen << "+"
+        << services[i].preview_listen;
+  }
+  return out.str();
 }
 
 std::string RenderHaproxyConfig(const HaproxyLayout& layout,
                                 const std::vector<HaproxyServiceRoutes>& services) {
   std::ostringstream out;
+  out << HaproxyLayoutLine(layout, services) << "\n";
   out << "# Written by rollout-router; routes change through the runtime API without a reload.\n"
          "# The router rewrites this file after each change, so a restarted HAProxy starts on\n"
          "# the last applied routes. Edits are lost.\n";
@@ -88,15 +93,15 @@ std::string RenderHaproxyConfig(const HaproxyLayout& layout,
     out << "  use_backend %[str(" << HaproxyMapKey(s.service) << "),map(" << layout.map_path
         << ")]\n";
     out << "  default_backend " << live << "\n";
-    RenderBackend(out, a, s.a, layout.slots);
-    RenderBackend(out, HaproxyBackendName(s.service, "b"), s.b, layout.slots);
+    RenderBackend(out, a, s.a);
+    RenderBackend(out, HaproxyBackendName(s.service, "b"), s.b);
     if (!s.preview_listen.empty()) {
       std::string preview = HaproxyBackendName(s.service, "preview");
       out << "\nfrontend " << HaproxyFrontendName(s.service) << "_preview\n";
       out << "  bind " << s.preview_listen << "\n";
       out << "  http-request disable-l7-retry unless METH_GET || METH_HEAD || METH_OPTIONS\n";
       out << "  default_backend " << preview << "\n";
-      RenderBackend(out, preview, s.preview, layout.slots);
+      RenderBackend(out, preview, s.preview);
     }
   }
   return out.str();

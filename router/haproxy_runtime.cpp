@@ -102,15 +102,15 @@ RuntimeAnswer UnixSocketRuntime::Execute(const std::string& command_line) {
   return {true, answer};
 }
 
-bool ServerSlotState::Routable() const {
+bool ServerState::Routable() const {
   constexpr int kForcedMaint = 0x01, kInheritedMaint = 0x02, kForcedDrain = 0x08,
                 kInheritedDrain = 0x10, kResolverMaint = 0x20;
   return operational == 2 && (admin & (kForcedMaint | kInheritedMaint | kForcedDrain |
                                        kInheritedDrain | kResolverMaint)) == 0;
 }
 
-std::optional<std::vector<ServerSlotState>> ParseServersState(const std::string& text,
-                                                              std::string* error) {
+std::optional<std::vector<ServerState>> ParseServersState(const std::string& text,
+                                                          std::string* error) {
   std::istringstream in(text);
   std::string line;
   if (!std::getline(in, line) || line != "1") {
@@ -132,7 +132,7 @@ std::optional<std::vector<ServerSlotState>> ParseServersState(const std::string&
       return std::nullopt;
     }
   }
-  std::vector<ServerSlotState> out;
+  std::vector<ServerState> out;
   bool ended = false;
   while (std::getline(in, line)) {
     if (line.empty()) {
@@ -144,7 +144,7 @@ std::optional<std::vector<ServerSlotState>> ParseServersState(const std::string&
       *error = "unexpected line in 'show servers state': " + line.substr(0, 200);
       return std::nullopt;
     }
-    ServerSlotState s;
+    ServerState s;
     s.backend = f[col["be_name"]];
     s.server = f[col["srv_name"]];
     s.address = f[col["srv_addr"]];

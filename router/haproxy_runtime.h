@@ -38,7 +38,7 @@ class UnixSocketRuntime final : public HaproxyRuntime {
 };
 
 // One server line of `show servers state` (format version 1).
-struct ServerSlotState {
+struct ServerState {
   std::string backend;
   std::string server;
   std::string address;
@@ -55,8 +55,8 @@ struct ServerSlotState {
 
 // Parses the answer to `show servers state [backend]`; nullopt (with *error set) when the
 // text is not that answer (an error message, a different format version, a cut line).
-std::optional<std::vector<ServerSlotState>> ParseServersState(const std::string& text,
-                                                              std::string* error);
+std::optional<std::vector<ServerState>> ParseServersState(const std::string& text,
+                                                          std::string* error);
 
 // Parses the answer to `show map <file>` ("<entry-id> <key> <value>" lines) into key ->
 // value; nullopt (with *error set) for an error answer such as "Unknown map identifier".

@@ -111,17 +111,12 @@ int main(int argc, char** argv) {
   app.add_option("--routes-file", nginx.routes_file,
                  "routes file included by the main config; nginx backend");
   std::string haproxy_dir, haproxy_socket;
-  int haproxy_slots = 16;
   bool print_haproxy_config = false;
   app.add_option("--haproxy-dir", haproxy_dir,
                  "haproxy backend: folder of haproxy.cfg and routes.map, written by the router "
                  "(start HAProxy with -f DIR/haproxy.cfg)");
   app.add_option("--haproxy-socket", haproxy_socket,
                  "haproxy backend: runtime API socket (default DIR/admin.sock)");
-  app.add_option("--haproxy-slots", haproxy_slots,
-                 "haproxy backend: server slots per backend, the most instances of one version")
-      ->check(CLI::Range(1, 1000))
-      ->capture_default_str();
   app.add_flag("--print-haproxy-config", print_haproxy_config,
                "print the HAProxy config for the --service flags and exit (for packaging)");
   app.add_option("--session-ttl", session_ttl_s, "report session TTL in seconds (>= 10)")
@@ -173,7 +168,6 @@ int main(int argc, char** argv) {
     setup.layout.socket_path =
         haproxy_socket.empty() ? haproxy_dir + "/admin.sock" : haproxy_socket;
     setup.layout.map_path = haproxy_dir + "/routes.map";
-    setup.layout.slots = haproxy_slots;
     setup.config_path = haproxy_dir + "/haproxy.cfg";
     std::vector<rollouts::router::HaproxyServiceRoutes> frontends;
     for (const auto& s : services) {
@@ -192,7 +186,11 @@ int main(int argc, char** argv) {
     auto haproxy = std::make_unique<rollouts::router::HaproxyApplier>(setup, frontends,
                                                                       *haproxy_runtime, &metrics);
     try {
-      haproxy->WriteInitialFiles();
+      if (haproxy->WriteInitialFiles()) {
+        LOG(WARNING) << setup.config_path
+                     << " was written for other --service flags and is replaced: "
+                        "restart HAProxy on it to serve the new layout";
+      }
     } catch (const std::exception& e) {
       std::cerr << "rollout-router: cannot write the HAProxy files in " << haproxy_dir << ": "
                 << e.what() << "\n";

@@ -79,19 +79,19 @@ RouterMetrics::RouterMetrics(std::shared_ptr<::prometheus::Registry> registry)
       last_apply_success_(
           BuildGauge()
               .Name("rollouts_router_last_apply_success_timestamp_seconds")
-              .Help("Unix time nginx last ran the routes rendered from the router's current "
-                    "view (a reload that succeeded, or an identical file); 0 = never")
+              .Help("Unix time the proxy last ran the routes selected from the router's current "
+                    "view (an apply that succeeded, or nothing to change); 0 = never")
               .Register(*registry_)
               .Add({})),
       last_apply_failed_(BuildGauge()
                              .Name("rollouts_router_last_apply_failed")
-                             .Help("1 while the latest render was refused by nginx or not "
-                                   "reloaded (nginx runs an older config), else 0")
+                             .Help("1 while the latest apply was refused by the proxy or did not "
+                                   "get through (it serves older routes), else 0")
                              .Register(*registry_)
                              .Add({})),
       upstream_servers_(BuildGauge()
                             .Name("rollouts_router_upstream_servers")
-                            .Help("Servers in the upstream nginx runs for a service (route: "
+                            .Help("Servers the proxy routes a service to (route: "
                                   "live or preview)")
                             .Register(*registry_)),
       active_version_info_(BuildGauge()
@@ -130,11 +130,12 @@ RouterMetrics::RouterMetrics(std::shared_ptr<::prometheus::Registry> registry)
                           .Help("Failed Consul session calls for the report key (op: create, "
                                 "renew)")
                           .Register(*registry_)),
-      verify_timeouts_(BuildCounter()
-                           .Name("rollouts_router_verify_timeouts_total")
-                           .Help("Reloads after which nginx did not answer from the new set "
-                                 "within the verify timeout")
-                           .Register(*registry_)),
+      verify_timeouts_(
+          BuildCounter()
+              .Name("rollouts_router_verify_timeouts_total")
+              .Help("Applied changes after which the proxy did not answer from the new set "
+                    "within the verify timeout")
+              .Register(*registry_)),
       switch_latency_(
           ::prometheus::BuildHistogram()
               .Name("rollouts_router_switch_latency_seconds")
