@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -37,13 +38,14 @@ bool StartsWith(const std::string& s, const std::string& prefix) {
   return s.rfind(prefix, 0) == 0;
 }
 
-// An in-memory HAProxy: backends of server slots and the routes map, changed by the
-// runtime commands HaproxyApplier sends. `fail` makes an exchange fail as a broken
-// socket would; ignore_addr makes HAProxy accept `set server ... addr` and change nothing
-// (so only the read-back can notice).
+// An in-memory HAProxy: backends of servers and the routes map, changed by the runtime
+// commands HaproxyApplier sends. `fail` makes an exchange fail as a broken socket would;
+// ignore_ready makes HAProxy accept `set server ... state ready` and change nothing (so
+// only the read-back can notice); `busy` holds the servers ("backend/server") that still
+// have connections, whose `del server` HAProxy refuses.
 class FakeHaproxy : public HaproxyRuntime {
  public:
-  struct Slot {
+  struct Server {
     std::string server, address;
     int port = 0, op = 0, admin = 0;
   };
@@ -60,7 +62,7 @@ class FakeHaproxy : public HaproxyRuntime {
       auto w = Words(line);
       if (w.size() >= 2 && w[0] == "backend") backends.push_back({w[1], {}});
       if (w.size() >= 3 && w[0] == "server" && !backends.empty()) {
-        Slot s;
+        Server s;
         s.server = w[1];
         size_t colon = w[2].rfind(':');
         s.address = w[2].substr(0, colon);
@@ -90,22 +92,36 @@ class FakeHaproxy : public HaproxyRuntime {
     return {true, answer};
   }
 
-  Slot* Find(const std::string& backend, const std::string& server) {
-    for (auto& [name, slots] : backends) {
+  Server* Find(const std::string& backend, const std::string& server) {
+    for (auto& [name, servers] : backends) {
       if (name != backend) continue;
-      for (auto& s : slots) {
+      for (auto& s : servers) {
         if (s.server == server) return &s;
       }
     }
     return nullptr;
   }
 
+  // Every server of one backend, routable or not: "name=addr:port[ maint]", sorted.
+  std::vector<std::string> Servers(const std::string& backend) {
+    std::vector<std::string> out;
+    for (auto& [name, servers] : backends) {
+      if (name != backend) continue;
+      for (auto& s : servers) {
+        out.push_back(s.server + "=" + s.address + ":" + std::to_string(s.port) +
+                      ((s.admin & 0x01) != 0 ? " maint" : ""));
+      }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
   // The endpoints that take traffic in one backend, sorted.
   std::vector<std::string> Serving(const std::string& backend) {
     std::vector<std::string> out;
-    for (auto& [name, slots] : backends) {
+    for (auto& [name, servers] : backends) {
       if (name != backend) continue;
-      for (auto& s : slots) {
+      for (auto& s : servers) {
         if (s.op == 2 && (s.admin & ~0x04) == 0) {
           out.push_back(s.address + ":" + std::to_string(s.port));
         }
@@ -129,11 +145,13 @@ class FakeHaproxy : public HaproxyRuntime {
     return out;
   }
 
-  std::vector<std::pair<std::string, std::vector<Slot>>> backends;
+  std::vector<std::pair<std::string, std::vector<Server>>> backends;
   std::vector<std::pair<std::string, std::string>> map;
   std::vector<std::string> lines;
   std::function<std::optional<std::string>(const std::string&)> fail;
-  bool ignore_addr = false;
+  bool ignore_ready = false;
+  std::set<std::string> busy;  // "backend/server": `del server` refused
+  int addr_commands = 0;       // `set server ... addr`: must stay 0
 
  private:
   std::string ServersState() const {
@@ -144,9 +162,9 @@ class FakeHaproxy : public HaproxyRuntime {
         "srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr "
         "srv_agent_port\n";
     int be_id = 3;
-    for (const auto& [name, slots] : backends) {
+    for (const auto& [name, servers] : backends) {
       int srv_id = 1;
-      for (const auto& s : slots) {
+      for (const auto& s : servers) {
         out += std::to_string(be_id) + " " + name + " " + std::to_string(srv_id++) + " " +
                s.server + " " + s.address + " " + std::to_string(s.op) + " " +
                std::to_string(s.admin) + " 1 1 2 1 0 2 0 0 0 0 - " + std::to_string(s.port) +
@@ -162,6 +180,11 @@ class FakeHaproxy : public HaproxyRuntime {
     if (w.size() == 3 && w[0] == "show" && w[1] == "servers" && w[2] == "state") {
       return ServersState();
     }
+    if (w.size() == 2 && w[0] == "show" && w[1] == "backend") {
+      std::string out = "# name\n";
+      for (const auto& [name, servers] : backends) out += name + "\n";
+      return out;
+    }
     if (w.size() == 3 && w[0] == "show" && w[1] == "map") {
       if (w[2] != map_path_) return unknown_map;
       std::string out;
@@ -170,22 +193,50 @@ class FakeHaproxy : public HaproxyRuntime {
         out += "0x55fba1dff4" + std::to_string(10 + id++) + " " + k + " " + v + "\n";
       return out;
     }
-    if (w.size() >= 5 && w[0] == "set" && w[1] == "server") {
+    // Answers as HAProxy 2.6 gives them (cli_parse_add_server, cli_parse_delete_server).
+    if (w.size() >= 3 && (w[0] == "add" || w[0] == "del" || w[0] == "set") && w[1] == "server") {
       size_t slash = w[2].find('/');
-      Slot* s = slash == std::string::npos ? nullptr
-                                           : Find(w[2].substr(0, slash), w[2].substr(slash + 1));
+      if (slash == std::string::npos) return "Require 'backend/server'.\n";
+      const std::string be = w[2].substr(0, slash), name = w[2].substr(slash + 1);
+      auto backend = std::find_if(backends.begin(), backends.end(),
+                                  [&](const auto& b) { return b.first == be; });
+      if (backend == backends.end()) return "No such backend.\n";
+      Server* s = Find(be, name);
+      if (w[0] == "add") {
+        if (w.size() != 4) return "'server' expects <name> and <addr>[:<port>] as arguments.\n";
+        if (s != nullptr) return "Already exists a server with the same name in backend.\n";
+        Server added;
+        added.server = name;
+        size_t colon = w[3].rfind(':');
+        added.address = w[3].substr(0, colon);
+        added.port = std::stoi(w[3].substr(colon + 1));
+        added.op = 0;
+        added.admin = 0x01;  // a dynamic server starts in maintenance
+        backend->second.push_back(added);
+        return "New server registered.\n";
+      }
       if (s == nullptr) return "No such server.\n";
-      if (w.size() == 7 && w[3] == "addr" && w[5] == "port") {
-        std::string was = s->address, was_port = std::to_string(s->port);
-        if (!ignore_addr) {
-          s->address = w[4];
-          s->port = std::stoi(w[6]);
+      if (w[0] == "del") {
+        if ((s->admin & 0x01) == 0) return "Only servers in maintenance mode can be deleted.\n";
+        if (busy.count(w[2]) > 0) {
+          return "Server still has connections attached to it, cannot remove it.\n";
         }
+        auto& list = backend->second;
+        list.erase(std::find_if(list.begin(), list.end(),
+                                [&](const Server& x) { return x.server == name; }));
+        return "Server deleted.\n";
+      }
+      if (w.size() == 7 && w[3] == "addr" && w[5] == "port") {
+        ++addr_commands;
+        std::string was = s->address, was_port = std::to_string(s->port);
+        s->address = w[4];
+        s->port = std::stoi(w[6]);
         return "IP changed from '" + was + "' to '" + w[4] + "', port changed from '" + was_port +
                "' to '" + w[6] + "' by 'stats socket command'\n";
       }
       if (w.size() == 5 && w[3] == "state") {
         if (w[4] == "ready") {
+          if (ignore_ready) return "";
           s->admin &= ~(0x01 | 0x08);  // 0x04 (configured disabled) stays, as in 2.6
           s->op = 2;
         } else if (w[4] == "maint") {
@@ -239,7 +290,6 @@ class HaproxyApplierTest : public ::testing::Test {
     fs::create_directories(dir_);
     setup_.layout.socket_path = (dir_ / "admin.sock").string();
     setup_.layout.map_path = (dir_ / "routes.map").string();
-    setup_.layout.slots = 4;
     setup_.config_path = (dir_ / "haproxy.cfg").string();
     HaproxyServiceRoutes hello;
     hello.service = "hello";
@@ -253,6 +303,10 @@ class HaproxyApplierTest : public ::testing::Test {
     RestartFromFiles();
   }
   void TearDown() override {
+    // A server's identity is its address: re-addressing one kept its connections to the
+    // old instance serving (see haproxy_config.h), so no test may ever see one.
+    EXPECT_EQ(fake_.addr_commands, 0) << fake_.LinesSince(0);
+    for (const auto& line : fake_.lines) EXPECT_EQ(line.find(" addr "), std::string::npos) << line;
     std::error_code ignored;
     fs::remove_all(dir_, ignored);
   }
@@ -276,7 +330,7 @@ class HaproxyApplierTest : public ::testing::Test {
 
   std::string Live() const { return fake_.MapValue("svc_hello"); }
 
-  // The `set ...` lines received since `from`.
+  // The changing lines (`set`, `add`, `del`) received since `from`.
   std::vector<std::string> SetLinesSince(size_t from) const {
     std::vector<std::string> out;
     for (size_t i = from; i < fake_.lines.size(); ++i) {
@@ -296,9 +350,8 @@ TEST_F(HaproxyApplierTest, InitialFilesServeNothingFromBufferA) {
   EXPECT_EQ(initial_map_, "svc_hello svc_hello_a\n");
   EXPECT_EQ(Live(), "svc_hello_a");
   for (const char* backend : {"svc_hello_a", "svc_hello_b", "svc_hello_preview"}) {
-    EXPECT_TRUE(fake_.Serving(backend).empty()) << backend;
-    ASSERT_NE(fake_.Find(backend, "s4"), nullptr) << backend;  // layout.slots servers each
-    EXPECT_EQ(fake_.Find(backend, "s5"), nullptr) << backend;
+    EXPECT_TRUE(fake_.Servers(backend).empty()) << backend;  // no server line at all
+    EXPECT_NE(initial_config_.find("backend " + std::string(backend) + "\n"), std::string::npos);
   }
 }
 
@@ -308,7 +361,19 @@ TEST_F(HaproxyApplierTest, FirstApplyProgramsTheSpareAndFlipsTheMap) {
   EXPECT_EQ(Live(), "svc_hello_b");
   EXPECT_EQ(applier_->LiveBuffer("hello"), 'b');
   EXPECT_EQ(fake_.Serving("svc_hello_b"), (std::vector<std::string>{Ep(9001), Ep(9002)}));
-  EXPECT_TRUE(fake_.Serving("svc_hello_a").empty());
+  EXPECT_EQ(
+      fake_.Servers("svc_hello_b"),
+      (std::vector<std::string>{"127.0.0.1:9001=127.0.0.1:9001", "127.0.0.1:9002=127.0.0.1:9002"}));
+  EXPECT_TRUE(fake_.Servers("svc_hello_a").empty());
+  // Each instance is added under its address and then readied (added servers start in
+  // maintenance).
+  auto changes = SetLinesSince(0);
+  ASSERT_FALSE(changes.empty());
+  EXPECT_EQ(changes[0],
+            "add server svc_hello_b/127.0.0.1:9001 127.0.0.1:9001;"
+            "set server svc_hello_b/127.0.0.1:9001 state ready;"
+            "add server svc_hello_b/127.0.0.1:9002 127.0.0.1:9002;"
+            "set server svc_hello_b/127.0.0.1:9002 state ready");
   // Buffer a (live until the flip) was never sent a command.
   for (const auto& line : fake_.lines) {
     EXPECT_EQ(line.find("svc_hello_a/"), std::string::npos) << line;
@@ -357,23 +422,35 @@ TEST_F(HaproxyApplierTest, ChangeProgramsTheOtherBufferAndNeverTouchesTheLiveOne
     EXPECT_EQ(fake_.Serving(next), want_eps);
     // The buffer that was live was not sent one command, and still holds its set (the
     // requests it is finishing are not disturbed).
-    EXPECT_EQ(fake_.LinesSince(before).find("set server " + live + "/"), std::string::npos)
+    EXPECT_EQ(fake_.LinesSince(before).find(" server " + live + "/"), std::string::npos)
         << fake_.LinesSince(before);
     EXPECT_EQ(fake_.Serving(live), live_before);
-    // Exactly one `set map`, after every `set server`.
+    // Exactly one `set map`, after every server command, all of them on the spare.
     auto sets = SetLinesSince(before);
     ASSERT_FALSE(sets.empty());
     EXPECT_EQ(sets.back(), "set map " + setup_.layout.map_path + " svc_hello " + next);
     for (size_t i = 0; i + 1 < sets.size(); ++i) {
-      EXPECT_TRUE(StartsWith(sets[i], "set server " + next + "/")) << sets[i];
+      std::istringstream commands(sets[i]);
+      std::string c;
+      while (std::getline(commands, c, ';')) {
+        EXPECT_TRUE(StartsWith(c, "set server " + next + "/") ||
+                    StartsWith(c, "add server " + next + "/") ||
+                    StartsWith(c, "del server " + next + "/"))
+            << c;
+      }
     }
+    // The spare holds nothing but the wanted servers (the others deleted: no connection
+    // was left on them in the fake).
+    EXPECT_EQ(fake_.Servers(next).size(), want.size());
   }
 }
 
 TEST_F(HaproxyApplierTest, SocketErrorBeforeSetMapLeavesTheOldBufferLive) {
   ASSERT_EQ(Apply({Be(9001, "v1")}).outcome, ApplyResult::Outcome::kChanged);
   fake_.fail = [](const std::string& line) -> std::optional<std::string> {
-    if (StartsWith(line, "set server")) return "connect /x/admin.sock: Connection refused";
+    if (StartsWith(line, "add server") || StartsWith(line, "set server")) {
+      return "connect /x/admin.sock: Connection refused";
+    }
     return std::nullopt;
   };
   const size_t before = fake_.lines.size();
@@ -408,16 +485,17 @@ TEST_F(HaproxyApplierTest, SocketGoneBeforeAnythingIsAnApplyFailure) {
 
 TEST_F(HaproxyApplierTest, ReadBackMismatchLeavesTheOldBufferLive) {
   ASSERT_EQ(Apply({Be(9001, "v1")}).outcome, ApplyResult::Outcome::kChanged);
-  fake_.ignore_addr = true;  // HAProxy answers "IP changed" but did not change it
+  fake_.ignore_ready = true;  // HAProxy adds the server but leaves it in maintenance
   const size_t before = fake_.lines.size();
   ApplyResult r = Apply({Be(9201, "v2")});
   EXPECT_EQ(r.outcome, ApplyResult::Outcome::kApplyFailed);
   EXPECT_NE(r.message.find("instead of " + Ep(9201)), std::string::npos) << r.message;
-  EXPECT_NE(r.message.find("IP changed"), std::string::npos) << r.message;  // HAProxy's words
+  EXPECT_NE(r.message.find("New server registered."), std::string::npos)  // HAProxy's words
+      << r.message;
   EXPECT_EQ(Live(), "svc_hello_b");
   EXPECT_EQ(applier_->LiveBuffer("hello"), 'b');
   EXPECT_EQ(fake_.LinesSince(before).find("set map"), std::string::npos);
-  fake_.ignore_addr = false;
+  fake_.ignore_ready = false;  // the server added then is readied, not added again
   EXPECT_EQ(Apply({Be(9201, "v2")}).outcome, ApplyResult::Outcome::kChanged);
   EXPECT_EQ(Live(), "svc_hello_a");
 }
@@ -441,15 +519,8 @@ TEST_F(HaproxyApplierTest, FailedSetMapKeepsTheOldBufferAndIsRetried) {
   EXPECT_EQ(ReadFileOrEmpty(setup_.layout.map_path), "svc_hello svc_hello_a\n");
 }
 
-TEST_F(HaproxyApplierTest, MoreInstancesThanSlotsOrUnsafeAddressesAreRejected) {
-  std::vector<Backend> five;
-  for (int i = 0; i < 5; ++i) five.push_back(Be(9001 + i, "v1"));
-  ApplyResult r = Apply(five);
-  EXPECT_EQ(r.outcome, ApplyResult::Outcome::kRejected);
-  EXPECT_NE(r.message.find("5 instances of hello exceed the 4 server slots"), std::string::npos)
-      << r.message;
-  r = Apply({Be(9001, "v1")}, five);  // the preview backend has as many slots
-  EXPECT_EQ(r.outcome, ApplyResult::Outcome::kRejected);
+TEST_F(HaproxyApplierTest, UnsafeAddressesAreRejected) {
+  ApplyResult r;
   for (const Backend& bad :
        {Backend{"1.2.3.4;shutdown sessions", 80, "v1"}, Backend{"1.2.3.4", 0, "v1"},
         Backend{"1.2.3.4", 70000, "v1"}, Backend{"", 80, "v1"}}) {
@@ -508,7 +579,7 @@ TEST_F(HaproxyApplierTest, RestartOnAnOlderStateIsPutRightByTheNextApply) {
 
 TEST_F(HaproxyApplierTest, HandMadeRuntimeChangeIsPutRight) {
   ASSERT_EQ(Apply({Be(9001, "v1"), Be(9002, "v1")}).outcome, ApplyResult::Outcome::kChanged);
-  ASSERT_TRUE(fake_.Execute("set server svc_hello_b/s2 state maint").ok);
+  ASSERT_TRUE(fake_.Execute("set server svc_hello_b/127.0.0.1:9002 state maint").ok);
   ApplyResult r = Apply({Be(9001, "v1"), Be(9002, "v1")});
   EXPECT_EQ(r.outcome, ApplyResult::Outcome::kChanged) << r.message;
   EXPECT_EQ(fake_.Serving(Live()), (std::vector<std::string>{Ep(9001), Ep(9002)}));
@@ -547,7 +618,7 @@ TEST_F(HaproxyApplierTest, PreviewIsChangedInPlace) {
   EXPECT_EQ(r.outcome, ApplyResult::Outcome::kChanged) << r.message;
   EXPECT_EQ(fake_.Serving("svc_hello_preview"), (std::vector<std::string>{Ep(9201), Ep(9202)}));
   for (const auto& line : SetLinesSince(before)) {
-    EXPECT_TRUE(StartsWith(line, "set server svc_hello_preview/")) << line;
+    EXPECT_TRUE(StartsWith(line, "add server svc_hello_preview/")) << line;
   }
   EXPECT_EQ(Live(), "svc_hello_b");
   r = Apply({Be(9001, "v1")}, {});
@@ -560,14 +631,21 @@ TEST_F(HaproxyApplierTest, FilesAreRewrittenAfterAChangeAndHaproxyAcceptsThem) {
             ApplyResult::Outcome::kChanged);
   EXPECT_EQ(ReadFileOrEmpty(setup_.layout.map_path), "svc_hello svc_hello_b\n");
   const std::string config = ReadFileOrEmpty(setup_.config_path);
-  const size_t b = config.find("backend svc_hello_b\n");
-  const size_t preview = config.find("backend svc_hello_preview\n");
+  const size_t b = config.find("\nbackend svc_hello_b\n");
+  const size_t preview = config.find("\nbackend svc_hello_preview\n");
   ASSERT_NE(b, std::string::npos) << config;
   ASSERT_NE(preview, std::string::npos) << config;
-  EXPECT_NE(config.find("server s1 127.0.0.1:9001  # version v1", b), std::string::npos) << config;
-  EXPECT_NE(config.find("server s2 127.0.0.1:9002  # version v1", b), std::string::npos) << config;
-  EXPECT_NE(config.find("server s1 127.0.0.1:9101  # version v2", preview), std::string::npos)
+  EXPECT_NE(config.find("server 127.0.0.1:9001 127.0.0.1:9001  # version v1", b), std::string::npos)
       << config;
+  EXPECT_NE(config.find("server 127.0.0.1:9002 127.0.0.1:9002  # version v1", b), std::string::npos)
+      << config;
+  EXPECT_NE(config.find("server 127.0.0.1:9101 127.0.0.1:9101  # version v2", preview),
+            std::string::npos)
+      << config;
+  // Buffer a never held a server: no server line (no placeholder either).
+  const size_t a = config.find("\nbackend svc_hello_a\n");
+  ASSERT_NE(a, std::string::npos) << config;
+  EXPECT_EQ(config.substr(a, b - a).find("  server "), std::string::npos) << config;
   EXPECT_NE(config.find("default_backend svc_hello_b"), std::string::npos) << config;
   EXPECT_NE(config.find("stats socket " + setup_.layout.socket_path + " "), std::string::npos);
 
@@ -593,9 +671,131 @@ TEST_F(HaproxyApplierTest, ExistingFilesAreKeptByWriteInitialFiles) {
   hello.listen = "127.0.0.1:18080";
   hello.preview_listen = "127.0.0.1:18081";
   HaproxyApplier again(setup_, {hello}, fake_);
-  again.WriteInitialFiles();
+  EXPECT_FALSE(again.WriteInitialFiles());
   EXPECT_EQ(ReadFileOrEmpty(setup_.config_path), config);
   EXPECT_EQ(ReadFileOrEmpty(setup_.layout.map_path), "svc_hello svc_hello_b\n");
+}
+
+TEST_F(HaproxyApplierTest, FilesOfAnotherLayoutAreReplacedByWriteInitialFiles) {
+  ASSERT_EQ(Apply({Be(9001, "v1")}).outcome, ApplyResult::Outcome::kChanged);
+  // The router restarted with one more service: HAProxy must be restarted on new files.
+  HaproxyServiceRoutes hello, world;
+  hello.service = "hello";
+  hello.listen = "127.0.0.1:18080";
+  hello.preview_listen = "127.0.0.1:18081";
+  world.service = "world";
+  world.listen = "127.0.0.1:18090";
+  HaproxyApplier more(setup_, {hello, world}, fake_);
+  EXPECT_TRUE(more.WriteInitialFiles());
+  const std::string config = ReadFileOrEmpty(setup_.config_path);
+  EXPECT_TRUE(StartsWith(config, HaproxyLayoutLine(setup_.layout, {hello, world}) + "\n"))
+      << config;
+  EXPECT_NE(config.find("backend svc_world_a\n"), std::string::npos) << config;
+  EXPECT_NE(ReadFileOrEmpty(setup_.layout.map_path).find("svc_world "), std::string::npos);
+  // Written once: the same layout again keeps them.
+  EXPECT_FALSE(more.WriteInitialFiles());
+  EXPECT_EQ(ReadFileOrEmpty(setup_.config_path), config);
+  // A config of an older router (no layout line) is another layout too.
+  WriteFileAtomically(setup_.config_path, "global\n  maxconn 100\n");
+  EXPECT_TRUE(more.WriteInitialFiles());
+  EXPECT_TRUE(StartsWith(ReadFileOrEmpty(setup_.config_path), "# layout: "));
+}
+
+TEST_F(HaproxyApplierTest, NoFilesAreWrittenWithoutReplacingAnything) {
+  fs::remove(setup_.config_path);
+  fs::remove(setup_.layout.map_path);
+  HaproxyServiceRoutes hello;
+  hello.service = "hello";
+  hello.listen = "127.0.0.1:18080";
+  hello.preview_listen = "127.0.0.1:18081";
+  HaproxyApplier fresh(setup_, {hello}, fake_);
+  EXPECT_FALSE(fresh.WriteInitialFiles());  // a first start: nothing to restart
+  EXPECT_EQ(ReadFileOrEmpty(setup_.config_path), initial_config_);
+  EXPECT_EQ(ReadFileOrEmpty(setup_.layout.map_path), initial_map_);
+}
+
+TEST_F(HaproxyApplierTest, UnwantedServersOfTheSpareArePutInMaintAndDeleted) {
+  ASSERT_EQ(Apply({Be(9001, "v1"), Be(9002, "v1")}).outcome, ApplyResult::Outcome::kChanged);
+  ASSERT_EQ(Apply({Be(9201, "v2")}).outcome, ApplyResult::Outcome::kChanged);  // into a
+  ASSERT_EQ(Live(), "svc_hello_a");
+  // Back to b with one v1 instance kept and one new: 9002 must go, 9001 stays as it is.
+  const size_t before = fake_.lines.size();
+  ApplyResult r = Apply({Be(9001, "v1"), Be(9301, "v3")});
+  ASSERT_EQ(r.outcome, ApplyResult::Outcome::kChanged) << r.message;
+  EXPECT_EQ(Live(), "svc_hello_b");
+  EXPECT_EQ(
+      fake_.Servers("svc_hello_b"),
+      (std::vector<std::string>{"127.0.0.1:9001=127.0.0.1:9001", "127.0.0.1:9301=127.0.0.1:9301"}));
+  const std::string sent = fake_.LinesSince(before);
+  const size_t maint = sent.find("set server svc_hello_b/127.0.0.1:9002 state maint");
+  const size_t del = sent.find("del server svc_hello_b/127.0.0.1:9002");
+  ASSERT_NE(maint, std::string::npos) << sent;
+  ASSERT_NE(del, std::string::npos) << sent;
+  EXPECT_LT(maint, del) << sent;  // HAProxy deletes only servers in maintenance
+  EXPECT_LT(del, sent.find("set map")) << sent;
+  EXPECT_EQ(sent.find("svc_hello_b/127.0.0.1:9001"), std::string::npos) << sent;  // untouched
+  EXPECT_EQ(sent.find("add server svc_hello_b/127.0.0.1:9001"), std::string::npos) << sent;
+}
+
+TEST_F(HaproxyApplierTest, RefusedDeleteKeepsTheServerInMaintAndALaterApplyDeletesIt) {
+  ASSERT_EQ(Apply({Be(9001, "v1")}).outcome, ApplyResult::Outcome::kChanged);  // b
+  ASSERT_EQ(Apply({Be(9201, "v2")}).outcome, ApplyResult::Outcome::kChanged);  // a
+  // Requests sent to 9001 before the last flip are still running.
+  fake_.busy.insert("svc_hello_b/127.0.0.1:9001");
+  ApplyResult r = Apply({Be(9301, "v3")});  // into b, where 9001 lives
+  ASSERT_EQ(r.outcome, ApplyResult::Outcome::kChanged) << r.message;
+  EXPECT_EQ(Live(), "svc_hello_b");
+  EXPECT_EQ(fake_.Serving("svc_hello_b"), std::vector<std::string>{Ep(9301)});
+  EXPECT_EQ(fake_.Servers("svc_hello_b"),
+            (std::vector<std::string>{"127.0.0.1:9001=127.0.0.1:9001 maint",
+                                      "127.0.0.1:9301=127.0.0.1:9301"}));
+  // Only live servers are in the file: a restart does not bring it back.
+  EXPECT_EQ(ReadFileOrEmpty(setup_.config_path).find(":9001"), std::string::npos);
+  // Unchanged routes leave the live buffer alone: the delete waits for b to be the spare.
+  EXPECT_EQ(Apply({Be(9301, "v3")}).outcome, ApplyResult::Outcome::kUnchanged);
+  fake_.busy.clear();  // the requests finished
+  ASSERT_EQ(Apply({Be(9401, "v4")}).outcome, ApplyResult::Outcome::kChanged);  // a
+  const size_t before = fake_.lines.size();
+  ASSERT_EQ(Apply({Be(9501, "v5")}).outcome, ApplyResult::Outcome::kChanged);  // b
+  EXPECT_EQ(fake_.Servers("svc_hello_b"),
+            std::vector<std::string>{"127.0.0.1:9501=127.0.0.1:9501"});
+  const std::string sent = fake_.LinesSince(before);
+  EXPECT_NE(sent.find("del server svc_hello_b/127.0.0.1:9001"), std::string::npos) << sent;
+  // Already in maintenance: deleted without a second `state maint`.
+  EXPECT_EQ(sent.find("set server svc_hello_b/127.0.0.1:9001 state maint"), std::string::npos)
+      << sent;
+}
+
+TEST_F(HaproxyApplierTest, AnInstanceComingBackReusesItsServerInMaint) {
+  ASSERT_EQ(Apply({Be(9001, "v1")}).outcome, ApplyResult::Outcome::kChanged);  // b
+  ASSERT_EQ(Apply({Be(9201, "v2")}).outcome, ApplyResult::Outcome::kChanged);  // a
+  fake_.busy.insert("svc_hello_b/127.0.0.1:9001");
+  ASSERT_EQ(Apply({Be(9301, "v3")}).outcome, ApplyResult::Outcome::kChanged);  // b
+  ASSERT_EQ(Apply({Be(9201, "v2")}).outcome, ApplyResult::Outcome::kChanged);  // a
+  // 9001 (still in maintenance in b, undeletable) is wanted again: readied, not re-added.
+  const size_t before = fake_.lines.size();
+  ApplyResult r = Apply({Be(9001, "v1")});
+  ASSERT_EQ(r.outcome, ApplyResult::Outcome::kChanged) << r.message;
+  EXPECT_EQ(Live(), "svc_hello_b");
+  EXPECT_EQ(fake_.Serving("svc_hello_b"), std::vector<std::string>{Ep(9001)});
+  const std::string sent = fake_.LinesSince(before);
+  EXPECT_NE(sent.find("set server svc_hello_b/127.0.0.1:9001 state ready"), std::string::npos)
+      << sent;
+  EXPECT_EQ(sent.find("add server svc_hello_b/127.0.0.1:9001"), std::string::npos) << sent;
+}
+
+TEST_F(HaproxyApplierTest, ManyInstancesNeedNoSlotsAndAreSentInBoundedLines) {
+  std::vector<Backend> many;
+  std::vector<std::string> eps;
+  for (int i = 0; i < 40; ++i) {
+    many.push_back(Be(9001 + i, "v1"));
+    eps.push_back(Ep(9001 + i));
+  }
+  std::sort(eps.begin(), eps.end());
+  ASSERT_EQ(Apply(many, many).outcome, ApplyResult::Outcome::kChanged);
+  EXPECT_EQ(fake_.Serving("svc_hello_b"), eps);
+  EXPECT_EQ(fake_.Serving("svc_hello_preview"), eps);
+  for (const auto& line : fake_.lines) EXPECT_LT(line.size(), 4096u) << line;
 }
 
 }  // namespace

@@ -142,11 +142,12 @@ bool ReadResponse(int fd, std::string* buffer, HttpResponse* out, int timeout_ms
 }
 
 // A backend instance: HTTP/1.1 keep-alive on a free port, a thread per connection,
-// answering every request 200 with its name ("v1a") as the body and X-Version.
+// answering every request 200 with its name ("v1a") as the body and X-Version, after
+// `latency` (so that requests are in flight when routes change).
 class VersionServer {
  public:
-  VersionServer(std::string name, std::string version)
-      : name_(std::move(name)), version_(std::move(version)) {
+  VersionServer(std::string name, std::string version, milliseconds latency = milliseconds(0))
+      : name_(std::move(name)), version_(std::move(version)), latency_(latency) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -197,6 +198,7 @@ class VersionServer {
       bool ok = true;
       while (ok && (end = in.find("\r\n\r\n")) != std::string::npos) {  // GETs: no body
         in.erase(0, end + 4);
+        if (latency_.count() > 0) std::this_thread::sleep_for(latency_);
         ok = SendAll(conn, response);
       }
       if (!ok) break;
@@ -205,6 +207,7 @@ class VersionServer {
   }
 
   std::string name_, version_;
+  milliseconds latency_;
   int fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
@@ -415,7 +418,6 @@ class HaproxyIntegrationTest : public ::testing::Test {
     ASSERT_NE(preview_port_, 0);
     setup_.layout.socket_path = (dir_ / "admin.sock").string();
     setup_.layout.map_path = (dir_ / "routes.map").string();
-    setup_.layout.slots = 4;
     setup_.config_path = (dir_ / "haproxy.cfg").string();
     runtime_ = std::make_unique<UnixSocketRuntime>(setup_.layout.socket_path);
     HaproxyServiceRoutes hello;
@@ -603,6 +605,69 @@ TEST_F(HaproxyIntegrationTest, SocketGoneIsAnApplyFailureAndHaproxyKeepsServing)
   client.Stop();
   EXPECT_TRUE(client.errors().empty()) << client.errors().front();
   EXPECT_EQ(client.connects(), 2);
+}
+
+// The bug that made servers named by their address: with fixed slots re-addressed by
+// `set server ... addr`, HAProxy kept the slot's connections to the OLD instance (held by
+// the keep-alive client sessions whose requests were in flight at the flip) and went on
+// sending requests over them once the slot was live again: the old version answered ~40%
+// of requests for 26 s. The same steps here: slow answers (requests in flight at every
+// flip), 32 keep-alive connections, v1 -> v2, and 50 ms later v3 into the buffer v1 still
+// finishes requests in. From the moment the last Apply returns, only v3 may answer.
+TEST_F(HaproxyIntegrationTest, OldInstanceNeverAnswersAfterItsBufferIsReused) {
+  const milliseconds latency(150);
+  VersionServer v1("slow-v1", "v1", latency), v2("slow-v2", "v2", latency),
+      v3a("slow-v3a", "v3", latency), v3b("slow-v3b", "v3", latency);
+  for (auto* s : {&v1, &v2, &v3a, &v3b}) ASSERT_NE(s->port(), 0) << s->name();
+  ASSERT_EQ(Apply({&v1}).outcome, ApplyResult::Outcome::kChanged);  // buffer b
+  // Restarted on the files, HAProxy runs v1's server from the config, as the slots were
+  // (re-addressing a server added at run time did not keep its connections in 2.6).
+  haproxy_.Kill();
+  ASSERT_NO_FATAL_FAILURE(StartHaproxy());
+  KeepAliveClients clients(listen_port_, 32);
+  ASSERT_TRUE(clients.WaitForAnswersSince(Clock::now(), 2)) << "clients stalled";
+  ApplyResult r = Apply({&v2});  // buffer a; v1's requests in flight finish in b
+  ASSERT_EQ(r.outcome, ApplyResult::Outcome::kChanged) << r.message;
+  std::this_thread::sleep_for(milliseconds(50));
+  r = Apply({&v3a, &v3b});  // buffer b again, while v1 still answers there
+  const auto applied = Clock::now();
+  ASSERT_EQ(r.outcome, ApplyResult::Outcome::kChanged) << r.message;
+  EXPECT_EQ(applier_->LiveBuffer("hello"), 'b');
+  // 5 answers per connection after the flip: every connection reused its server-side
+  // connections several times (~0.8 s).
+  ASSERT_TRUE(clients.WaitForAnswersSince(applied, 5)) << "clients stalled";
+  clients.Stop();
+  std::map<std::string, int> counts = clients.CountSince(applied);
+  int total = 0, stale = 0;
+  for (const auto& [instance, count] : counts) {
+    total += count;
+    if (instance != "slow-v3a" && instance != "slow-v3b") stale += count;
+  }
+  EXPECT_EQ(stale, 0) << stale << " of " << total
+                      << " requests sent after the last Apply returned were answered by an "
+                         "older version";
+  EXPECT_GT(counts["slow-v3a"], 0);
+  EXPECT_GT(counts["slow-v3b"], 0);
+  EXPECT_TRUE(clients.errors().empty()) << clients.errors().front();
+  EXPECT_EQ(clients.connects(), 32);
+
+  // Once b is the spare again it is brought to what is wanted there: v1b alone takes
+  // requests. v1's server may stay in maintenance: HAProxy refuses `del server` while
+  // connections to it remain, idle ones in its pool included, and a later Apply retries.
+  ASSERT_EQ(Apply({&v2}).outcome, ApplyResult::Outcome::kChanged);    // a
+  ASSERT_EQ(Apply({&v1b_}).outcome, ApplyResult::Outcome::kChanged);  // b
+  RuntimeAnswer state = runtime_->Execute("show servers state svc_hello_b");
+  ASSERT_TRUE(state.ok) << state.text;
+  std::string error;
+  auto servers = ParseServersState(state.text, &error);
+  ASSERT_TRUE(servers.has_value()) << error << "\n" << state.text;
+  EXPECT_EQ(RoutableEndpoints(*servers),
+            std::vector<std::string>{v1b_.backend().address + ":" + std::to_string(v1b_.port())})
+      << state.text;
+  for (const auto& s : *servers) {
+    EXPECT_TRUE(s.Routable() || s.server == HaproxyServerName(v1.backend())) << state.text;
+    EXPECT_EQ(s.server, s.Endpoint()) << state.text;  // never re-addressed
+  }
 }
 
 // A map file without the service's key (edited by hand): HAProxy serves default_backend,

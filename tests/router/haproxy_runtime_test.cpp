@@ -38,7 +38,7 @@ const std::string kRealServersState =
     "3 hello_a 1 s1 127.0.0.1 2 0 1 1 2 1 0 2 0 0 0 0 - 19001 - 0 0 - - 0\n"
     "3 hello_a 2 s2 0.0.0.0 0 5 1 1 2 1 0 0 8 0 0 0 - 1 - 0 0 - - 0\n\n";
 
-std::optional<std::vector<ServerSlotState>> ParseState(const std::string& text,
+std::optional<std::vector<ServerState>> ParseState(const std::string& text,
                                                        std::string* error) {
   error->clear();
   return ParseServersState(text, error);
@@ -49,7 +49,7 @@ TEST(HaproxyParseServersState, RealAnswer) {
   auto slots = ParseState(kRealServersState, &error);
   ASSERT_TRUE(slots.has_value()) << error;
   ASSERT_EQ(slots->size(), 2u);
-  const ServerSlotState& s1 = (*slots)[0];
+  const ServerState& s1 = (*slots)[0];
   EXPECT_EQ(s1.backend, "hello_a");
   EXPECT_EQ(s1.server, "s1");
   EXPECT_EQ(s1.address, "127.0.0.1");
@@ -59,7 +59,7 @@ TEST(HaproxyParseServersState, RealAnswer) {
   EXPECT_EQ(s1.weight, 1);
   EXPECT_EQ(s1.Endpoint(), "127.0.0.1:19001");
   EXPECT_TRUE(s1.Routable());
-  const ServerSlotState& s2 = (*slots)[1];
+  const ServerState& s2 = (*slots)[1];
   EXPECT_EQ(s2.server, "s2");
   EXPECT_EQ(s2.Endpoint(), "0.0.0.0:1");
   EXPECT_EQ(s2.operational, 0);
@@ -141,7 +141,7 @@ TEST(HaproxyParseServersState, CutOrGarbledAnswersAreRejected) {
   }
 }
 
-TEST(HaproxyServerSlotState, RoutableFollowsTheAdminFlags) {
+TEST(HaproxyServerState, RoutableFollowsTheAdminFlags) {
   struct Case {
     int op, admin;
     bool routable;
@@ -160,7 +160,7 @@ TEST(HaproxyServerSlotState, RoutableFollowsTheAdminFlags) {
       {3, 0x00, false},  // stopping
   };
   for (const Case& c : cases) {
-    ServerSlotState s;
+    ServerState s;
     s.operational = c.op;
     s.admin = c.admin;
     EXPECT_EQ(s.Routable(), c.routable) << "op " << c.op << " admin 0x" << std::hex << c.admin;
