@@ -33,6 +33,10 @@ std::string Joined(const std::vector<std::string>& v) {
 // (16 KB by default); 8 `add`/`set server` commands stay far below it.
 constexpr size_t kCommandsPerLine = 8;
 
+// What a config server has by default (HAProxy 2.6: idle connections kept, purged
+// after 5 s), given explicitly to servers added through the runtime API.
+constexpr const char* kAddedServerOptions = " pool-purge-delay 5s pool-max-conn -1";
+
 }  // namespace
 
 std::vector<std::string> RoutableEndpoints(const std::vector<ServerState>& servers) {
@@ -131,8 +135,11 @@ bool HaproxyApplier::Program(const std::string& backend, const std::vector<Serve
                                [&](const ServerState& s) { return s.server == name; });
     const std::string target = backend + "/" + name;
     if (server == current.end()) {
-      // New servers start in maintenance; `state ready` lets them take requests.
-      commands.push_back("add server " + target + " " + name);
+      // New servers start in maintenance; `state ready` lets them take requests. A server
+      // added at run time does not take the defaults of config servers: without
+      // pool-purge-delay and pool-max-conn it keeps no idle connection, and every request
+      // opens a new one to the instance (half the requests/s in a wrk comparison).
+      commands.push_back("add server " + target + " " + name + kAddedServerOptions);
       commands.push_back("set server " + target + " state ready");
     } else if (server->Endpoint() != name) {
       *error = "HAProxy's server " + target + " points at " + server->Endpoint() +

@@ -203,7 +203,13 @@ class FakeHaproxy : public HaproxyRuntime {
       if (backend == backends.end()) return "No such backend.\n";
       Server* s = Find(be, name);
       if (w[0] == "add") {
-        if (w.size() != 4) return "'server' expects <name> and <addr>[:<port>] as arguments.\n";
+        // Keywords after the address: only the connection-pool ones the applier sends.
+        if (w.size() < 4) return "'server' expects <name> and <addr>[:<port>] as arguments.\n";
+        for (size_t k = 4; k + 1 < w.size() + 1; k += 2) {
+          if (k + 1 >= w.size() || (w[k] != "pool-purge-delay" && w[k] != "pool-max-conn")) {
+            return "unknown keyword in 'add server'.\n";
+          }
+        }
         if (s != nullptr) return "Already exists a server with the same name in backend.\n";
         Server added;
         added.server = name;
@@ -370,9 +376,11 @@ TEST_F(HaproxyApplierTest, FirstApplyProgramsTheSpareAndFlipsTheMap) {
   auto changes = SetLinesSince(0);
   ASSERT_FALSE(changes.empty());
   EXPECT_EQ(changes[0],
-            "add server svc_hello_b/127.0.0.1:9001 127.0.0.1:9001;"
+            "add server svc_hello_b/127.0.0.1:9001 127.0.0.1:9001 pool-purge-delay 5s "
+            "pool-max-conn -1;"
             "set server svc_hello_b/127.0.0.1:9001 state ready;"
-            "add server svc_hello_b/127.0.0.1:9002 127.0.0.1:9002;"
+            "add server svc_hello_b/127.0.0.1:9002 127.0.0.1:9002 pool-purge-delay 5s "
+            "pool-max-conn -1;"
             "set server svc_hello_b/127.0.0.1:9002 state ready");
   // Buffer a (live until the flip) was never sent a command.
   for (const auto& line : fake_.lines) {
