@@ -19,6 +19,7 @@
 #include "clients/http/http.h"
 #include "controller/config.h"
 #include "tests/cli/subprocess.h"
+#include "tests/deploy/sandbox_for_jobs.h"
 
 namespace {
 
@@ -41,26 +42,8 @@ struct Endpoint {
 class RolloutdNomadJobTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    data_dir_ = ::testing::TempDir() + "rolloutd-deploy-" + std::to_string(::getpid());
-    sandbox_ = std::make_unique<Child>(
-        std::vector<std::string>{ROLLOUT_SANDBOX_PATH, "--consul-addr", "127.0.0.1:0",
-                                 "--nomad-addr", "127.0.0.1:0", "--data-dir", data_dir_});
-    for (int i = 0; i < 2; ++i) {
-      std::optional<std::string> line = sandbox_->ReadLine(20s);
-      ASSERT_TRUE(line.has_value()) << "sandbox did not start: " << sandbox_->output();
-      std::smatch match;
-      ASSERT_TRUE(std::regex_match(*line, match, std::regex(R"((consul|nomad) (http://\S+))")))
-          << *line;
-      (match[1] == "consul" ? consul_url_ : nomad_url_) = match[2];
-    }
-    consul_ = rollouts::http::MakeClient({consul_url_, {}});
-    nomad_ = rollouts::http::MakeClient({nomad_url_, {}});
-  }
-
-  void TearDown() override {
-    sandbox_.reset();  // SIGTERM: the sandbox stops every task it started
-    std::error_code ignored;
-    std::filesystem::remove_all(data_dir_, ignored);
+    ASSERT_NO_FATAL_FAILURE(
+        sandbox_.Start(::testing::TempDir() + "rolloutd-deploy-" + std::to_string(::getpid())));
   }
 
   static rollouts::http::Result Get(rollouts::http::Client& client, const std::string& target) {
@@ -75,15 +58,15 @@ class RolloutdNomadJobTest : public ::testing::Test {
     json job = json::parse(ReadFile(ROLLOUTS_SOURCE_DIR "/deploy/rolloutd.nomad.json"));
     json& task = job["Job"]["TaskGroups"][0]["Tasks"][0];
     task["Config"]["command"] = ROLLOUTD_PATH;
-    task["Env"]["CONSUL_HTTP_ADDR"] = consul_url_;
-    task["Env"]["NOMAD_ADDR"] = nomad_url_;
+    task["Env"]["CONSUL_HTTP_ADDR"] = sandbox_.consul_url;
+    task["Env"]["NOMAD_ADDR"] = sandbox_.nomad_url;
     return job;
   }
 
   // rolloutd instances registered in Consul, with whether their checks pass.
   std::vector<Endpoint> Instances() {
     std::vector<Endpoint> out;
-    rollouts::http::Result result = Get(*consul_, "/v1/health/service/rolloutd");
+    rollouts::http::Result result = Get(*sandbox_.consul, "/v1/health/service/rolloutd");
     if (!result.ok() || result.response().status != 200) return out;
     for (const json& entry : json::parse(result.response().body)) {
       Endpoint endpoint;
@@ -101,7 +84,7 @@ class RolloutdNomadJobTest : public ::testing::Test {
   }
 
   int RunningAllocations() {
-    rollouts::http::Result result = Get(*nomad_, "/v1/job/rolloutd/allocations");
+    rollouts::http::Result result = Get(*sandbox_.nomad, "/v1/job/rolloutd/allocations");
     if (!result.ok() || result.response().status != 200) return -1;
     int running = 0;
     for (const json& alloc : json::parse(result.response().body)) {
@@ -123,10 +106,7 @@ class RolloutdNomadJobTest : public ::testing::Test {
     return std::stod(match[2]) == 1 ? 1 : 0;
   }
 
-  std::string data_dir_;
-  std::unique_ptr<Child> sandbox_;
-  std::string consul_url_, nomad_url_;
-  std::unique_ptr<rollouts::http::Client> consul_, nomad_;
+  rollouts::deploy_test::SandboxForJobs sandbox_;
 };
 
 TEST_F(RolloutdNomadJobTest, TwoInstancesRunHealthyAndExactlyOneLeads) {
@@ -136,7 +116,7 @@ TEST_F(RolloutdNomadJobTest, TwoInstancesRunHealthyAndExactlyOneLeads) {
   put.target = "/v1/jobs";
   put.headers["Content-Type"] = "application/json";
   put.body = job.dump();
-  rollouts::http::Result registered = nomad_->Send(put);
+  rollouts::http::Result registered = sandbox_.nomad->Send(put);
   ASSERT_TRUE(registered.ok()) << registered.error().message;
   ASSERT_EQ(registered.response().status, 200) << registered.response().body;
 
@@ -151,7 +131,7 @@ TEST_F(RolloutdNomadJobTest, TwoInstancesRunHealthyAndExactlyOneLeads) {
     if (running == 2 && all_passing) break;
     std::this_thread::sleep_for(500ms);
   }
-  ASSERT_EQ(running, 2) << "allocations running; sandbox output:\n" << sandbox_->output();
+  ASSERT_EQ(running, 2) << "allocations running; sandbox output:\n" << sandbox_.output();
   ASSERT_EQ(instances.size(), 2u);
   for (const Endpoint& instance : instances) {
     EXPECT_TRUE(instance.passing) << instance.address << " /healthz check not passing";

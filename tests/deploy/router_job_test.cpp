@@ -19,6 +19,7 @@
 
 #include "clients/http/http.h"
 #include "tests/cli/subprocess.h"
+#include "tests/deploy/sandbox_for_jobs.h"
 
 namespace {
 
@@ -184,26 +185,7 @@ class RouterHaproxyNomadJobTest : public ::testing::Test {
     }
     // Short: the runtime API socket lives in the allocation directory below it, and a
     // Unix socket path has at most 107 characters.
-    data_dir_ = "/tmp/rrh-" + std::to_string(::getpid());
-    sandbox_ = std::make_unique<Child>(
-        std::vector<std::string>{ROLLOUT_SANDBOX_PATH, "--consul-addr", "127.0.0.1:0",
-                                 "--nomad-addr", "127.0.0.1:0", "--data-dir", data_dir_});
-    for (int i = 0; i < 2; ++i) {
-      std::optional<std::string> line = sandbox_->ReadLine(20s);
-      ASSERT_TRUE(line.has_value()) << "sandbox did not start: " << sandbox_->output();
-      std::smatch match;
-      ASSERT_TRUE(std::regex_match(*line, match, std::regex(R"((consul|nomad) (http://\S+))")))
-          << *line;
-      (match[1] == "consul" ? consul_url_ : nomad_url_) = match[2];
-    }
-    consul_ = rollouts::http::MakeClient({consul_url_, {}});
-    nomad_ = rollouts::http::MakeClient({nomad_url_, {}});
-  }
-
-  void TearDown() override {
-    sandbox_.reset();  // SIGTERM: the sandbox stops every task it started
-    std::error_code ignored;
-    if (!data_dir_.empty()) std::filesystem::remove_all(data_dir_, ignored);
+    ASSERT_NO_FATAL_FAILURE(sandbox_.Start("/tmp/rrh-" + std::to_string(::getpid())));
   }
 
   static rollouts::http::Result Get(rollouts::http::Client& client, const std::string& target) {
@@ -219,7 +201,7 @@ class RouterHaproxyNomadJobTest : public ::testing::Test {
     put.target = "/v1/jobs";
     put.headers["Content-Type"] = "application/json";
     put.body = job.dump();
-    rollouts::http::Result registered = nomad_->Send(put);
+    rollouts::http::Result registered = sandbox_.nomad->Send(put);
     ASSERT_TRUE(registered.ok()) << registered.error().message;
     ASSERT_EQ(registered.response().status, 200) << registered.response().body;
   }
@@ -263,7 +245,7 @@ class RouterHaproxyNomadJobTest : public ::testing::Test {
     for (json& task : job["Job"]["TaskGroups"][0]["Tasks"]) {
       if (task["Name"] == "rollout-router") {
         task["Config"]["command"] = ROLLOUT_ROUTER_PATH;
-        task["Env"]["CONSUL_HTTP_ADDR"] = consul_url_;
+        task["Env"]["CONSUL_HTTP_ADDR"] = sandbox_.consul_url;
       }
     }
     return job;
@@ -278,12 +260,13 @@ class RouterHaproxyNomadJobTest : public ::testing::Test {
   // Running allocations of the router job, with their ports.
   std::vector<Edge> RunningEdges() {
     std::vector<Edge> out;
-    rollouts::http::Result list = Get(*nomad_, "/v1/job/rollout-router-haproxy/allocations");
+    rollouts::http::Result list =
+        Get(*sandbox_.nomad, "/v1/job/rollout-router-haproxy/allocations");
     if (!list.ok() || list.response().status != 200) return out;
     for (const json& stub : json::parse(list.response().body)) {
       if (stub.value("ClientStatus", "") != "running") continue;
       rollouts::http::Result alloc =
-          Get(*nomad_, "/v1/allocation/" + stub["ID"].get<std::string>());
+          Get(*sandbox_.nomad, "/v1/allocation/" + stub["ID"].get<std::string>());
       if (!alloc.ok() || alloc.response().status != 200) continue;
       json body = json::parse(alloc.response().body);
       Edge edge;
@@ -300,7 +283,7 @@ class RouterHaproxyNomadJobTest : public ::testing::Test {
   // Instances of `service` whose checks all pass, as "127.0.0.1:port".
   std::vector<std::string> Passing(const std::string& service) {
     std::vector<std::string> out;
-    rollouts::http::Result result = Get(*consul_, "/v1/health/service/" + service);
+    rollouts::http::Result result = Get(*sandbox_.consul, "/v1/health/service/" + service);
     if (!result.ok() || result.response().status != 200) return out;
     for (const json& entry : json::parse(result.response().body)) {
       bool own_check = false, all_passing = true;
@@ -316,10 +299,7 @@ class RouterHaproxyNomadJobTest : public ::testing::Test {
     return out;
   }
 
-  std::string data_dir_;
-  std::unique_ptr<Child> sandbox_;
-  std::string consul_url_, nomad_url_;
-  std::unique_ptr<rollouts::http::Client> consul_, nomad_;
+  rollouts::deploy_test::SandboxForJobs sandbox_;
 };
 
 TEST_F(RouterHaproxyNomadJobTest, BothEdgesRouteToTheActiveInstanceThroughHaproxy) {
@@ -338,15 +318,15 @@ TEST_F(RouterHaproxyNomadJobTest, BothEdgesRouteToTheActiveInstanceThroughHaprox
     if (edges.size() == 2 && hello.size() == 1 && routers.size() == 2) break;
     std::this_thread::sleep_for(500ms);
   }
-  ASSERT_EQ(hello.size(), 1u) << "hello not passing; sandbox output:\n" << sandbox_->output();
+  ASSERT_EQ(hello.size(), 1u) << "hello not passing; sandbox output:\n" << sandbox_.output();
   ASSERT_EQ(edges.size(), 2u) << "router allocations running; sandbox output:\n"
-                              << sandbox_->output();
+                              << sandbox_.output();
   ASSERT_EQ(routers.size(), 2u) << "the routers' /readyz checks do not both pass";
 
   for (const Edge& edge : edges) {
     SCOPED_TRACE("allocation " + edge.alloc_id);
     // The router wrote its files into the allocation directory HAProxy runs on.
-    const std::string alloc_dir = data_dir_ + "/alloc/" + edge.alloc_id;
+    const std::string alloc_dir = sandbox_.data_dir() + "/alloc/" + edge.alloc_id;
     EXPECT_NE(ReadFile(alloc_dir + "/haproxy.cfg").find("frontend svc_hello"), std::string::npos);
     EXPECT_NE(ReadFile(alloc_dir + "/routes.map").find("svc_hello svc_hello_"), std::string::npos);
     EXPECT_TRUE(std::filesystem::is_socket(alloc_dir + "/admin.sock"));
