@@ -58,7 +58,7 @@ rollout-loadcheck recording every response (${SAMPLE_RATE:-200} req/s).
 | sampled requests | $(r .requests) |
 | sampled transport errors | $(r .transport_errors) |
 | sampled non-2xx by version | $(r '.non2xx_by_version | tostring') |
-| v1 responses after the first v2 response | $(r .v1_after_first_v2) (within $(r .flip_overlap_ms) ms: requests already in flight at the switch; with nginx, its old workers finishing during the reload) |
+| v1 responses after the first v2 response | $(r .v1_after_first_v2) (old and new overlapped $(r 'if .flip_overlap_ms > 0 then .flip_overlap_ms else 0 end') ms: requests already in flight at the switch; with nginx, its old workers finishing during the reload) |
 | v1 responses after the rollout reported Healthy v2 | $(r .v1_after_healthy_v2) |
 | v2 responses before set-version v2 | $(r .v2_before_set_v2) |
 | set-version v2 -> first v2 response | $(r .set_v2_to_first_v2_ms) ms |
