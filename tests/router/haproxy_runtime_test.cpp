@@ -38,8 +38,7 @@ const std::string kRealServersState =
     "3 hello_a 1 s1 127.0.0.1 2 0 1 1 2 1 0 2 0 0 0 0 - 19001 - 0 0 - - 0\n"
     "3 hello_a 2 s2 0.0.0.0 0 5 1 1 2 1 0 0 8 0 0 0 - 1 - 0 0 - - 0\n\n";
 
-std::optional<std::vector<ServerState>> ParseState(const std::string& text,
-                                                       std::string* error) {
+std::optional<std::vector<ServerState>> ParseState(const std::string& text, std::string* error) {
   error->clear();
   return ParseServersState(text, error);
 }

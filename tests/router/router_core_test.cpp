@@ -1,10 +1,10 @@
 #include "router/router_core.h"
-#include "router/nginx_applier.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
+#include "router/nginx_applier.h"
 #include "tests/router/test_instances.h"
 
 namespace rollouts::router {
