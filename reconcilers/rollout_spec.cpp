@@ -574,6 +574,26 @@ void ReadStrategy(Reader& r, const json& spec, const std::string& spec_at, BlueG
   }
 }
 
+// A duration field as the health rule compares it: the text the user wrote (or the
+// default), its value, and whether it was given.
+struct DurationText {
+  std::string text;
+  Duration value;
+  bool given;
+};
+
+// The field's value, its default when absent, nullopt when it is not a well-formed duration.
+std::optional<DurationText> EffectiveDuration(const json& obj, std::string_view key,
+                                              Duration fallback) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return DurationText{FormatDuration(fallback), fallback, false};
+  if (!it->is_string()) return std::nullopt;
+  const std::string& text = it->get_ref<const std::string&>();
+  std::optional<Duration> d = ParseDuration(text);
+  if (!d) return std::nullopt;
+  return DurationText{text, *d, true};
+}
+
 void ReadHealth(Reader& r, const json& spec, const std::string& spec_at, HealthSpec& out) {
   const json* health = r.Field(spec, spec_at, "health", Presence::kOptional);
   const std::string at = spec_at + "/health";
@@ -584,6 +604,29 @@ void ReadHealth(Reader& r, const json& spec, const std::string& spec_at, HealthS
   r.DurationField(*health, at, "minHealthyTime", /*positive=*/false, out.min_healthy_time);
   r.DurationField(*health, at, "healthyDeadline", /*positive=*/true, out.healthy_deadline);
   r.DurationField(*health, at, "progressDeadline", /*positive=*/true, out.progress_deadline);
+
+  // The schema's "x-durationLessThan": minHealthyTime < healthyDeadline, strictly, counting
+  // defaults. The standby counts as healthy only once it has been ready for minHealthyTime,
+  // and healthyDeadline runs from the same start, so with minHealthyTime >= healthyDeadline
+  // no standby could ever pass. Checked only when both values are well-formed durations
+  // (a malformed one has its own error); reported at the field the user wrote.
+  const HealthSpec defaults;
+  const std::optional<DurationText> min =
+      EffectiveDuration(*health, "minHealthyTime", defaults.min_healthy_time);
+  const std::optional<DurationText> deadline =
+      EffectiveDuration(*health, "healthyDeadline", defaults.healthy_deadline);
+  if (!min || !deadline || min->value < deadline->value) return;
+  const std::string values = " (" + min->text + " >= " + deadline->text + ")";
+  constexpr std::string_view kWhy = ": the standby could never count as healthy in time";
+  if (min->given) {
+    r.Fail(at + "/minHealthyTime",
+           "must be shorter than healthyDeadline" +
+               std::string(deadline->given ? "" : ", whose default is " + deadline->text) + values +
+               std::string(kWhy));
+  } else {
+    r.Fail(at + "/healthyDeadline", "must be longer than minHealthyTime, whose default is " +
+                                        min->text + values + std::string(kWhy));
+  }
 }
 
 void ReadProbe(Reader& r, const json& probe, const std::string& at, ProbeSpec& out) {
@@ -663,6 +706,21 @@ void ReadAnalysis(Reader& r, const json& analysis, const std::string& at, Analys
   }
   for (size_t i = 0; i < metrics->size(); ++i) {
     ReadMetric(r, (*metrics)[i], Child(metrics_at, i), out.metrics.emplace_back());
+  }
+  // The schema's "x-uniqueBy": "name". Measurements, gate results and the metric series are
+  // keyed by the metric name, so two gates with one name would overwrite each other. Each
+  // repeat is reported at its own name, pointing back at the first use.
+  std::map<std::string, size_t> first_use;
+  for (size_t i = 0; i < metrics->size(); ++i) {
+    const json& metric = (*metrics)[i];
+    if (!metric.is_object()) continue;
+    auto name = metric.find("name");
+    if (name == metric.end() || !name->is_string()) continue;
+    auto [first, inserted] = first_use.try_emplace(name->get<std::string>(), i);
+    if (inserted) continue;
+    r.Fail(Child(Child(metrics_at, i), "name"),
+           "duplicate metric name " + Shown(*name) + " (also metrics/" +
+               std::to_string(first->second) + "): measurements are keyed by name");
   }
 }
 

@@ -40,8 +40,95 @@ try {
 const ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: false, $data: true });
 addFormats(ajv);
 const schemaDir = path.join(root, "crd-schemas");
-const validateRollout = ajv.compile(
-  JSON.parse(fs.readFileSync(path.join(schemaDir, "rollout.schema.json"), "utf8")));
+const rolloutSchema =
+  JSON.parse(fs.readFileSync(path.join(schemaDir, "rollout.schema.json"), "utf8"));
+
+// The schema's two custom keywords, for rules JSON Schema cannot state. A generic validator
+// ignores them; registered here, ajv enforces them and reports at the same pointers as the
+// C++ parser (instancePath set explicitly, so effectivePointers needs no special case).
+const hasOwn = (obj, key) => Object.prototype.hasOwnProperty.call(obj, key);
+
+// A duration as ParseDuration reads it: exactly the schema's $defs/duration syntax, in ms.
+// BigInt, because four parts of 999999999h exceed 2^53 ms.
+const durationPattern = new RegExp(rolloutSchema.$defs.duration.pattern, "u");
+const unitMs = { h: 3600000n, m: 60000n, s: 1000n, ms: 1n };
+function durationMs(text) {
+  if (typeof text !== "string" || !durationPattern.test(text)) return null;
+  let ms = 0n;
+  for (const [, digits, unit] of text.matchAll(/([0-9]+)(ms|h|m|s)/g)) {
+    ms += BigInt(digits) * unitMs[unit];
+  }
+  return ms;
+}
+
+// "x-durationLessThan": [a, b] on an object: duration a < duration b, strictly, each at its
+// "default" (from the sibling "properties") when absent; skipped when either is not a
+// well-formed duration (its own keyword reports that). Reported at a when a was given,
+// else at b.
+ajv.addKeyword({
+  keyword: "x-durationLessThan",
+  type: "object",
+  schemaType: "array",
+  metaSchema: { type: "array", items: { type: "string" }, minItems: 2, maxItems: 2 },
+  errors: true,
+  compile(names, parentSchema) {
+    const [shorter, longer] = names.map((name) => {
+      const def = ((parentSchema.properties || {})[name] || {}).default;
+      if (typeof def !== "string" || durationMs(def) === null) {
+        throw new Error(`x-durationLessThan: property ${name} needs a duration "default"`);
+      }
+      return { name, def };
+    });
+    const effective = (data, { name, def }) =>
+      hasOwn(data, name) ? { text: data[name], ms: durationMs(data[name]), given: true }
+                         : { text: def, ms: durationMs(def), given: false };
+    const validate = (data, dataCxt) => {
+      const a = effective(data, shorter);
+      const b = effective(data, longer);
+      if (a.ms === null || b.ms === null || a.ms < b.ms) return true;
+      const at = a.given ? shorter.name : longer.name;
+      validate.errors = [{
+        instancePath: `${dataCxt.instancePath}/${escapeToken(at)}`,
+        keyword: "x-durationLessThan",
+        params: { shorter: shorter.name, longer: longer.name },
+        message: `${shorter.name} must be shorter than ${longer.name} (${a.text} >= ${b.text})`,
+      }];
+      return false;
+    };
+    return validate;
+  },
+});
+
+// "x-uniqueBy": key on an array: no two object items hold the same string under key. Each
+// repeat is reported at its own key, naming the first item that used the value.
+ajv.addKeyword({
+  keyword: "x-uniqueBy",
+  type: "array",
+  schemaType: "string",
+  errors: true,
+  validate: function uniqueBy(key, data, parentSchema, dataCxt) {
+    const firstUse = new Map();
+    const errors = [];
+    data.forEach((item, i) => {
+      if (item === null || typeof item !== "object" || Array.isArray(item)) return;
+      if (!hasOwn(item, key) || typeof item[key] !== "string") return;
+      if (!firstUse.has(item[key])) {
+        firstUse.set(item[key], i);
+        return;
+      }
+      errors.push({
+        instancePath: `${dataCxt.instancePath}/${i}/${escapeToken(key)}`,
+        keyword: "x-uniqueBy",
+        params: { key, first: firstUse.get(item[key]) },
+        message: `duplicate ${key} ${JSON.stringify(item[key])} (also item ${firstUse.get(item[key])})`,
+      });
+    });
+    uniqueBy.errors = errors;
+    return errors.length === 0;
+  },
+});
+
+const validateRollout = ajv.compile(rolloutSchema);
 
 const failures = [];
 const fail = (msg) => failures.push(msg);
@@ -204,6 +291,9 @@ const valuePool = [
   null, [], {}, ["a", "b"], ["a", "a"], ["a"], ["a", "b", "c"], [1, 2], { probe: {} },
   "\u{1F600}".repeat(256), "\u{1F600}".repeat(257), "\u00e9".repeat(1025), "a\nb", "\n",
   "a\u0000", "\u0661", "1\u0661s", "/\u00e9", "< \u0661",
+  // minHealthyTime vs healthyDeadline: equal to the 2m default written two ways, just below
+  // it, and the largest duration (beyond 2^53 ms).
+  "2m", "120000ms", "1m59s999ms", "999999999h999999999h999999999h999999999h",
 ];
 const keyPool = [
   "/Config/x", "/Config", "/Config/", "/Config//x", "/Config/a/b/c/d/e/f/g/h/i", "/Env/A",
@@ -238,6 +328,8 @@ for (const { kind, file } of examples) {
     for (const v of valuePool) mutants.push(setAt(base, at, v));
     mutants.push(setAt(base, at, undefined));
     const node = at.reduce((n, k) => n[k], base);
+    // An array with its first item repeated (a duplicate group, a metric name used twice).
+    if (Array.isArray(node) && node.length > 0) mutants.push(setAt(base, at, [...node, node[0]]));
     if (node !== null && typeof node === "object" && !Array.isArray(node)) {
       mutants.push(setAt(base, [...at, "extra"], 1));
       for (const k of keyPool) mutants.push(setAt(base, [...at, k], "v"));

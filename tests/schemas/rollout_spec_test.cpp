@@ -357,6 +357,107 @@ TEST(RolloutErrorsTest, ActiveTagEqualToDefaultStandbyIsRefused) {
   EXPECT_EQ(r.errors[0].pointer, "/spec/strategy/blueGreen/activeTag");
 }
 
+// ---- minHealthyTime < healthyDeadline (x-durationLessThan) --------------------------------
+
+TEST(RolloutHealthTest, MinHealthyTimeLongerThanHealthyDeadlineIsRefused) {
+  json doc = Minimal();
+  doc["spec"]["health"] = {{"minHealthyTime", "10m"}, {"healthyDeadline", "30s"}};
+  ParseResult r = ParseRollout(doc);
+  EXPECT_FALSE(r.rollout);
+  ASSERT_EQ(r.errors.size(), 1u) << Describe(r.errors);
+  EXPECT_EQ(r.errors[0].pointer, "/spec/health/minHealthyTime");
+  EXPECT_EQ(r.errors[0].message,
+            "must be shorter than healthyDeadline (10m >= 30s): the standby could never count "
+            "as healthy in time");
+}
+
+TEST(RolloutHealthTest, EqualValuesAreRefusedShorterIsAccepted) {
+  json doc = Minimal();
+  // Equal after parsing, though written differently: the values are compared, not the text.
+  doc["spec"]["health"] = {{"minHealthyTime", "60s"}, {"healthyDeadline", "1m"}};
+  ParseResult r = ParseRollout(doc);
+  ASSERT_EQ(r.errors.size(), 1u) << Describe(r.errors);
+  EXPECT_EQ(r.errors[0].pointer, "/spec/health/minHealthyTime");
+  EXPECT_NE(r.errors[0].message.find("(60s >= 1m)"), std::string::npos) << r.errors[0].message;
+
+  doc["spec"]["health"]["minHealthyTime"] = "59s999ms";
+  r = ParseRollout(doc);
+  ASSERT_TRUE(r.rollout) << Describe(r.errors);
+  EXPECT_EQ(r.rollout->spec.health.min_healthy_time, milliseconds(59'999));
+  EXPECT_EQ(r.rollout->spec.health.healthy_deadline, minutes(1));
+}
+
+TEST(RolloutHealthTest, ComparesWithTheDefaultHealthyDeadline) {
+  json doc = Minimal();
+  doc["spec"]["health"] = {{"minHealthyTime", "3m"}};
+  ParseResult r = ParseRollout(doc);
+  ASSERT_EQ(r.errors.size(), 1u) << Describe(r.errors);
+  EXPECT_EQ(r.errors[0].pointer, "/spec/health/minHealthyTime");
+  EXPECT_EQ(r.errors[0].message,
+            "must be shorter than healthyDeadline, whose default is 2m (3m >= 2m): the standby "
+            "could never count as healthy in time");
+
+  doc["spec"]["health"] = {{"minHealthyTime", "2m"}};  // equal to the default
+  EXPECT_FALSE(ParseRollout(doc).rollout);
+  doc["spec"]["health"] = {{"minHealthyTime", "1m59s"}};
+  EXPECT_TRUE(ParseRollout(doc).rollout);
+}
+
+TEST(RolloutHealthTest, HealthyDeadlineNotAboveTheDefaultMinHealthyTimeIsRefusedThere) {
+  json doc = Minimal();
+  doc["spec"]["health"] = {{"healthyDeadline", "5s"}};  // the default minHealthyTime is 5s
+  ParseResult r = ParseRollout(doc);
+  ASSERT_EQ(r.errors.size(), 1u) << Describe(r.errors);
+  EXPECT_EQ(r.errors[0].pointer, "/spec/health/healthyDeadline");
+  EXPECT_EQ(r.errors[0].message,
+            "must be longer than minHealthyTime, whose default is 5s (5s >= 5s): the standby "
+            "could never count as healthy in time");
+
+  doc["spec"]["health"] = {{"healthyDeadline", "6s"}};
+  EXPECT_TRUE(ParseRollout(doc).rollout);
+  doc["spec"]["health"] = {{"healthyDeadline", "1s"}, {"minHealthyTime", "0"}};
+  EXPECT_TRUE(ParseRollout(doc).rollout);
+}
+
+TEST(RolloutHealthTest, MalformedDurationIsReportedOnceNotCompared) {
+  json doc = Minimal();
+  doc["spec"]["health"] = {{"minHealthyTime", "10 minutes"}, {"healthyDeadline", "1s"}};
+  ParseResult r = ParseRollout(doc);
+  ASSERT_EQ(r.errors.size(), 1u) << Describe(r.errors);
+  EXPECT_EQ(r.errors[0].pointer, "/spec/health/minHealthyTime");
+  EXPECT_TRUE(r.errors[0].message.starts_with("must be a duration")) << r.errors[0].message;
+}
+
+// ---- metric names unique within one analysis (x-uniqueBy) --------------------------------
+
+json Metric(const std::string& name) {
+  return {{"name", name}, {"query", "up{job=\"{{job}}\"}"}, {"successCondition", "> 0"}};
+}
+
+TEST(RolloutMetricsTest, DuplicateNamesAreRefusedAtEachRepeat) {
+  json doc = Minimal();
+  doc["spec"]["analysis"] = {
+      {"prePromotion", {{"metrics", {Metric("x"), Metric("y"), Metric("x"), Metric("x")}}}}};
+  ParseResult r = ParseRollout(doc);
+  EXPECT_FALSE(r.rollout);
+  ASSERT_EQ(r.errors.size(), 2u) << Describe(r.errors);
+  EXPECT_EQ(r.errors[0].pointer, "/spec/analysis/prePromotion/metrics/2/name");
+  EXPECT_EQ(r.errors[0].message,
+            "duplicate metric name \"x\" (also metrics/0): measurements are keyed by name");
+  EXPECT_EQ(r.errors[1].pointer, "/spec/analysis/prePromotion/metrics/3/name");
+  EXPECT_NE(r.errors[1].message.find("(also metrics/0)"), std::string::npos);
+}
+
+TEST(RolloutMetricsTest, NamesAreUniquePerAnalysisNotAcrossBoth) {
+  json doc = Minimal();
+  doc["spec"]["analysis"] = {{"prePromotion", {{"metrics", {Metric("error-rate")}}}},
+                             {"postPromotion", {{"metrics", {Metric("error-rate")}}}}};
+  ParseResult r = ParseRollout(doc);
+  ASSERT_TRUE(r.rollout) << Describe(r.errors);
+  EXPECT_EQ(r.rollout->spec.pre_promotion->metrics[0].name, "error-rate");
+  EXPECT_EQ(r.rollout->spec.post_promotion->metrics[0].name, "error-rate");
+}
+
 TEST(RolloutErrorsTest, BadJsonTextIsAnErrorAtTheRoot) {
   ParseResult r = ParseRollout(std::string("{\"apiVersion\": "));
   ASSERT_EQ(r.errors.size(), 1u);
