@@ -28,10 +28,12 @@ if [[ ! -f $build/build.ninja ]]; then
     -DROLLOUTS_SANITIZE=ON -DROLLOUTS_WERROR=ON -DROLLOUTS_BUILD_BENCH=OFF >/dev/null
 fi
 # SANITIZERS_NO_BUILD=1: run the tests of an existing build-san as it is.
+# SANITIZERS_BUILD_ONLY=1: build and stop (CI builds while the main tests run).
 if [[ -z ${SANITIZERS_NO_BUILD:-} ]]; then
   cmake --build "$build" -j "$jobs"
   echo "sanitizers: build done in $(($(date +%s) - start))s"
 fi
+[[ -z ${SANITIZERS_BUILD_ONLY:-} ]] || exit 0
 
 # Every process writes its reports to files in $reports instead of (only) its stderr: a test's
 # children log to files the test deletes when it passes, and the harnesses stop them whatever

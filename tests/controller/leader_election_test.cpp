@@ -205,7 +205,10 @@ TEST_F(LeaderElectionTest, InvalidatedSessionStepsDownAtOnceAndStartsOver) {
   Start();
   ASSERT_TRUE(Eventually([&] { return Stopped() >= 1; }));
   EXPECT_THAT(elector_->LastStepDownReason(), HasSubstr("invalidated"));
-  ASSERT_TRUE(Eventually([&] { return elector_->IsLeader() && elector_->SessionId() == "s2"; }));
+  // IsLeader() turns true just before on_started_leading runs: wait for the callback.
+  ASSERT_TRUE(Eventually([&] { return Started() >= 2; }));
+  EXPECT_TRUE(elector_->IsLeader());
+  EXPECT_EQ(elector_->SessionId(), "s2");
   EXPECT_EQ(Started(), 2u);
 }
 
