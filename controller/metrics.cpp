@@ -172,6 +172,12 @@ ControllerMetrics::ControllerMetrics(std::shared_ptr<::prometheus::Registry> reg
                     .Help("1 on the status reason code while the Rollout is Degraded or "
                           "InvalidSpec (no series otherwise)")
                     .Register(*registry_)),
+      invalid_input_(BuildGauge()
+                         .Name("rollouts_invalid_input")
+                         .Help("Keys of the Rollout that could not be read at its last "
+                               "observe, by kind: spec, status, control, router_report "
+                               "(the status, an event or an acknowledgement says why)")
+                         .Register(*registry_)),
       flips_(BuildCounter()
                  .Name("rollouts_flips_total")
                  .Help("Active/standby tag flips written to Nomad (including flip-backs)")
@@ -269,6 +275,9 @@ ControllerMetrics::RolloutSeries& ControllerMetrics::SeriesLocked(const std::str
       it->second.phase_gauges[phase] = &phase_.Add({{"rollout", rollout}, {"phase", phase}});
     }
     it->second.flips = &flips_.Add({{"rollout", rollout}});
+    for (const char* key : {"spec", "status", "control", "router_report"}) {
+      it->second.invalid_inputs[key] = &invalid_input_.Add({{"rollout", rollout}, {"key", key}});
+    }
   }
   return it->second;
 }
@@ -400,6 +409,15 @@ void ControllerMetrics::SetDegradedReason(const std::string& rollout,
                     {{"rollout", rollout}, {"reason", Bounded(KnownReasons(), *reason)}});
 }
 
+void ControllerMetrics::SetInvalidInputs(const std::string& rollout,
+                                         const std::map<std::string, int>& counts) {
+  std::lock_guard lock(mu_);
+  for (auto& [key, gauge] : SeriesLocked(rollout).invalid_inputs) {
+    auto it = counts.find(key);
+    gauge->Set(it == counts.end() ? 0 : it->second);
+  }
+}
+
 void ControllerMetrics::RecordFlip(const std::string& rollout) {
   std::lock_guard lock(mu_);
   SeriesLocked(rollout).flips->Increment();
@@ -444,6 +462,7 @@ void ControllerMetrics::ForgetRollout(const std::string& rollout) {
   for (auto& [_, g] : s.thresholds) analysis_threshold_.Remove(g);
   for (auto& [_, g] : s.failures) RemoveFailureSeriesLocked(g);
   if (s.degraded != nullptr) degraded_.Remove(s.degraded);
+  for (auto& [_, g] : s.invalid_inputs) invalid_input_.Remove(g);
   if (s.flips != nullptr) flips_.Remove(s.flips);
   for (auto& [_, c] : s.rollbacks) rollbacks_.Remove(c);
   if (s.info != nullptr) info_.Remove(s.info);

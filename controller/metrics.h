@@ -82,6 +82,9 @@ class ControllerMetrics : public WorkQueueMetricsSink {
   // 1 on {rollout, reason} while the Rollout waits for a person (phase Degraded or
   // InvalidSpec); nullopt removes the series. Only the current reason has a series.
   void SetDegradedReason(const std::string& rollout, const std::optional<std::string>& reason);
+  // Keys of the Rollout that could not be read at its last observe, by kind ("spec",
+  // "status", "control", "router_report"); a kind left out is 0.
+  void SetInvalidInputs(const std::string& rollout, const std::map<std::string, int>& counts);
   void RecordFlip(const std::string& rollout);
   // reason: the status reason code; one outside KnownReasons() is recorded as "other".
   void RecordRollback(const std::string& rollout, const std::string& reason);
@@ -136,6 +139,7 @@ class ControllerMetrics : public WorkQueueMetricsSink {
     };
     std::map<std::string, FailureSeries> failures;
     ::prometheus::Gauge* degraded = nullptr;
+    std::map<std::string, ::prometheus::Gauge*> invalid_inputs;
     ::prometheus::Counter* flips = nullptr;
     std::map<std::string, ::prometheus::Counter*> rollbacks;
     ::prometheus::Gauge* info = nullptr;
@@ -160,6 +164,7 @@ class ControllerMetrics : public WorkQueueMetricsSink {
   ::prometheus::Family<::prometheus::Gauge>& analysis_failures_;
   ::prometheus::Family<::prometheus::Gauge>& analysis_last_failure_;
   ::prometheus::Family<::prometheus::Gauge>& degraded_;
+  ::prometheus::Family<::prometheus::Gauge>& invalid_input_;
   ::prometheus::Family<::prometheus::Counter>& flips_;
   ::prometheus::Family<::prometheus::Counter>& rollbacks_;
   ::prometheus::Family<::prometheus::Gauge>& info_;

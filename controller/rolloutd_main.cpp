@@ -47,6 +47,10 @@ class MetricsListener : public reconcilers::ReconcileListener {
                         const reconcilers::RolloutStatus& status) override {
     SeedStatusGauges(metrics_, rollout, status, std::chrono::system_clock::now());
   }
+  void OnInputsObserved(const std::string& rollout,
+                        const std::map<std::string, int>& invalid) override {
+    metrics_.SetInvalidInputs(rollout, invalid);
+  }
 
  private:
   ControllerMetrics& metrics_;

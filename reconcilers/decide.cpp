@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <sstream>
 
+#include "api/text.h"
+
 namespace rollouts::reconcilers {
 namespace {
 
@@ -17,6 +19,9 @@ constexpr std::string_view kStandbyReady = "StandbyReady";
 constexpr std::string_view kInvalidSpec = "InvalidSpec";
 constexpr std::string_view kDegraded = "Degraded";
 constexpr std::string_view kDrained = "Drained";
+// Set (status False) while some router's report cannot be read, naming the routers and why;
+// removed when every report reads again.
+constexpr std::string_view kRouterReportsReadable = "RouterReportsReadable";
 // Drained reasons while a roll back moves traffic off a version that was declared active.
 constexpr std::string_view kFlippingBack = "FlippingBack";
 constexpr std::string_view kFlippedBack = "FlippedBack";
@@ -75,7 +80,14 @@ struct Ctx {
   Action Write(RolloutStatus next, std::string why) const {
     return WriteStatus{std::move(next), s.status_modify_index, std::move(why)};
   }
+  // No wait outlives the current step's deadline, whatever the spec's durations say: the
+  // handler checks the deadline only when it runs again, so a longer wait (minHealthyTime,
+  // an analysis interval) would overrun it.
   Action Wait(Duration d, std::string why) const {
+    const std::optional<StepRecord>& step = s.status.current_step;
+    if (step && step->deadline && *step->deadline > now) {
+      return NoOp{std::clamp(d, Duration(milliseconds(1)), *step->deadline - now), std::move(why)};
+    }
     return NoOp{std::max(Clamp(d), Duration(milliseconds(100))), std::move(why)};
   }
   Action Register(JobEdit edit, std::string why) const {
@@ -177,7 +189,11 @@ Convergence CheckConverged(const Ctx& c, const std::string& active_group,
   conv.consul = wrong == 0 && ready_active >= (all_ready ? std::max(expected, 1) : 1);
   std::vector<std::string> lagging;
   for (const RouterReport& r : c.s.routers) {
-    if (r.applied_version != active_version) lagging.push_back(r.id);
+    if (!r.error.empty()) {
+      lagging.push_back(r.id + ": report unreadable: " + r.error);
+    } else if (r.applied_version != active_version) {
+      lagging.push_back(r.id);
+    }
   }
   conv.routers = lagging.empty();
   std::ostringstream out;
@@ -682,7 +698,18 @@ Action Acknowledge(const Ctx& c, RolloutStatus n, const ControlRequest& req, std
   return c.Write(std::move(n), Str(ControlVerbName(req.verb)) + ": " + result);
 }
 
+// A command that cannot be executed as written: the writer learns why from the ack.
+Action RejectControl(const Ctx& c, const ControlRequest& req) {
+  RolloutStatus n = c.Base();
+  const std::string verb = req.verb_text.empty() ? "(none)" : req.verb_text;
+  AddAck(n, {req.id, verb, "rejected: " + req.invalid, c.now});
+  AddEvent(n, c.now, "Warning", Str(reason::kControlRejected),
+           "control " + api::Quote(req.id) + " rejected: " + req.invalid);
+  return c.Write(std::move(n), "control rejected: " + req.invalid);
+}
+
 Action HandleControl(const Ctx& c, const ControlRequest& req) {
+  if (!req.invalid.empty()) return RejectControl(c, req);
   const RolloutStatus& st = c.s.status;
   const Phase phase = *st.phase;
   RolloutStatus n = c.Base();
@@ -902,6 +929,8 @@ Action OnWaitingHealthy(const Ctx& c) {
       ObserveGroup(c, deploy.group, st.target_version, true, st.standby_job_version.value_or(0));
   const StatusCondition* ready = FindCondition(st, kStandbyReady);
   const bool was_ready = ready && ready->status == "True";
+  const bool expired =
+      st.current_step && st.current_step->deadline && c.now >= *st.current_step->deadline;
   if (h.AllReady()) {
     if (!was_ready) {
       RolloutStatus n = c.Base();
@@ -909,23 +938,28 @@ Action OnWaitingHealthy(const Ctx& c) {
       return c.Write(std::move(n), "standby ready");
     }
     Duration held = c.now - ready->last_transition_time;
-    if (held < c.spec.health.min_healthy_time) {
+    if (held >= c.spec.health.min_healthy_time) {
+      RolloutStatus n = c.Base();
+      AfterHealthy(c, n);
+      return c.Write(std::move(n), "standby healthy for minHealthyTime");
+    }
+    if (!expired) {
       return c.Wait(c.spec.health.min_healthy_time - held, "standby ready, minHealthyTime");
     }
-    RolloutStatus n = c.Base();
-    AfterHealthy(c, n);
-    return c.Write(std::move(n), "standby healthy for minHealthyTime");
   }
-  if (st.current_step && st.current_step->deadline && c.now >= *st.current_step->deadline) {
+  if (expired) {
+    // Ready, but not yet for minHealthyTime, is not healthy in time either.
+    const std::string state =
+        h.Describe() + (h.AllReady() ? ", ready for less than minHealthyTime" : "");
     RolloutStatus n = c.Base();
     if (st.progress_deadline && c.now >= *st.progress_deadline &&
         *st.progress_deadline <
             Later(st.current_step->started_at, c.spec.health.healthy_deadline)) {
       StartRollback(c, n, reason::kProgressDeadlineExceeded,
-                    st.target_version + " not ready before the progress deadline: " + h.Describe());
+                    st.target_version + " not ready before the progress deadline: " + state);
     } else {
       StartRollback(c, n, reason::kStandbyUnhealthy,
-                    st.target_version + " not ready within healthyDeadline: " + h.Describe());
+                    st.target_version + " not ready within healthyDeadline: " + state);
     }
     return c.Write(std::move(n), "standby not healthy in time");
   }
@@ -934,11 +968,7 @@ Action OnWaitingHealthy(const Ctx& c) {
     SetCondition(n, Str(kStandbyReady), "False", "NotReady", h.Describe(), c.now);
     return c.Write(std::move(n), "standby no longer ready");
   }
-  Duration until_deadline = st.current_step && st.current_step->deadline
-                                ? *st.current_step->deadline - c.now
-                                : c.s.settings.poll_interval;
-  return c.Wait(std::min<Duration>(c.s.settings.poll_interval, Clamp(until_deadline)),
-                "waiting for standby: " + h.Describe());
+  return c.Wait(c.s.settings.poll_interval, "waiting for standby: " + h.Describe());
 }
 
 // Shared by Analyzing and Verifying.
@@ -1181,6 +1211,34 @@ Action OnRollingBack(const Ctx& c) {
   return c.Write(std::move(n), "roll back finished");
 }
 
+// An unreadable router report is that router's failure: it counts as not converged
+// (CheckConverged), and the status names it at once, whatever the phase, so its owner sees
+// it before any timeout.
+std::optional<Action> RouterReportsCondition(const Ctx& c) {
+  std::string unreadable;
+  for (const RouterReport& r : c.s.routers) {
+    if (r.error.empty()) continue;
+    unreadable += (unreadable.empty() ? "router " : "; router ") + r.id + ": " + r.error;
+  }
+  const StatusCondition* current = FindCondition(c.s.status, kRouterReportsReadable);
+  if (unreadable.empty()) {
+    if (current == nullptr) return std::nullopt;
+    RolloutStatus n = c.Base();
+    RemoveCondition(n, kRouterReportsReadable);
+    AddEvent(n, c.now, "Normal", "RouterReportsReadable", "every router report reads again");
+    return c.Write(std::move(n), "router reports readable again");
+  }
+  RolloutStatus n = c.Base();
+  SetCondition(n, Str(kRouterReportsReadable), "False", "ReportUnreadable", unreadable, c.now);
+  // SetCondition bounds the message: compare what would be stored, so an unchanged problem
+  // is written once.
+  if (current != nullptr && current->message == FindCondition(n, kRouterReportsReadable)->message) {
+    return std::nullopt;
+  }
+  AddEvent(n, c.now, "Warning", "RouterReportUnreadable", unreadable);
+  return c.Write(std::move(n), "router report unreadable");
+}
+
 // A new spec.version while a rollout runs; see decide.h for the rules.
 std::optional<Action> Supersede(const Ctx& c) {
   const RolloutStatus& st = c.s.status;
@@ -1244,13 +1302,18 @@ Action Decide(const Snapshot& s) {
   const auto& groups = c.spec.nomad.groups;
   if (!st.phase || *st.phase == Phase::kInvalidSpec ||
       (st.active_group != groups[0] && st.active_group != groups[1])) {
-    return Initialize(c, job_active, st.phase ? "spec valid again" : "first observation");
+    return Initialize(c, job_active,
+                      st.phase ? "spec valid again"
+                      : s.status_error.empty()
+                          ? "first observation"
+                          : "status unreadable (" + s.status_error + "), rebuilt from the cluster");
   }
   if ((*st.phase == Phase::kHealthy || *st.phase == Phase::kDegraded) &&
       job_active != st.active_group) {
     return Initialize(c, job_active, "active group changed outside the controller");
   }
   if (auto a = RecordMeasurements(c)) return *a;
+  if (auto a = RouterReportsCondition(c)) return *a;
   if (s.control && !IsAcknowledged(st, s.control->id)) return HandleControl(c, *s.control);
   if (auto a = Supersede(c)) return *a;
   switch (*st.phase) {

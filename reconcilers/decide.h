@@ -105,6 +105,8 @@ inline constexpr std::string_view kCancelled = "Cancelled";
 inline constexpr std::string_view kSpecReverted = "SpecReverted";
 inline constexpr std::string_view kNewVersionUnhealthy = "NewVersionUnhealthy";
 inline constexpr std::string_view kJobNotAllowed = "JobNotAllowed";
+// A control command that cannot be executed as written (event; the ack says why).
+inline constexpr std::string_view kControlRejected = "ControlRejected";
 }  // namespace reason
 
 // Failures (failed allocations + task restarts) of one version that count as a crash loop.

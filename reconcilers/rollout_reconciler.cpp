@@ -4,6 +4,10 @@
 #include <glog/logging.h>
 
 #include <future>
+#include <variant>
+
+#include "api/router_report.h"
+#include "api/text.h"
 
 namespace rollouts::reconcilers {
 
@@ -143,6 +147,25 @@ void RolloutReconciler::RememberTarget(const std::string& name,
   }
 }
 
+void RolloutReconciler::LogInvalidInputs(const Snapshot& s) {
+  std::string what;
+  if (!s.status_error.empty()) what += "; status: " + s.status_error;
+  if (s.control && !s.control->invalid.empty()) what += "; control: " + s.control->invalid;
+  for (const RouterReport& r : s.routers) {
+    if (!r.error.empty()) what += "; router " + r.id + ": " + r.error;
+  }
+  std::lock_guard lock(invalid_mu_);
+  auto it = last_invalid_.find(s.name);
+  if (what == (it == last_invalid_.end() ? std::string() : it->second)) return;
+  if (what.empty()) {
+    last_invalid_.erase(it);
+    LOG(INFO) << s.name << ": every key it reads is readable again";
+  } else {
+    last_invalid_[s.name] = what;
+    LOG(WARNING) << s.name << ": keys it cannot read (refused and reported): " << what.substr(2);
+  }
+}
+
 clients::ApiResult<Snapshot> RolloutReconciler::Observe(const std::string& name) {
   Snapshot s;
   s.name = name;
@@ -184,17 +207,13 @@ clients::ApiResult<Snapshot> RolloutReconciler::Observe(const std::string& name)
   }
   if (status_read.value().value) {
     s.status_modify_index = status_read.value().value->modify_index;
-    auto doc = nlohmann::json::parse(status_read.value().value->value, nullptr, false);
-    s.status = StatusFromJson(doc.is_discarded() ? nlohmann::json::object() : doc);
+    DecodedStatus decoded = DecodeStatus(status_read.value().value->value);
+    s.status = std::move(decoded.status);
+    s.status_error = std::move(decoded.error);
   }
   if (control_read.value().value) {
-    auto doc = nlohmann::json::parse(control_read.value().value->value, nullptr, false);
-    if (doc.is_object() && doc.contains("id") && doc["id"].is_string() && doc.contains("verb") &&
-        doc["verb"].is_string()) {
-      if (auto verb = ParseControlVerb(doc["verb"].get<std::string>())) {
-        s.control = ControlRequest{doc["id"].get<std::string>(), *verb};
-      }
-    }
+    s.control = api::DecodeControl(control_read.value().value->value,
+                                   control_read.value().value->modify_index);
   }
   if (!s.spec) {
     RememberTarget(name, std::nullopt);
@@ -242,17 +261,22 @@ clients::ApiResult<Snapshot> RolloutReconciler::Observe(const std::string& name)
   for (const auto& kv : routers_read.value().value) {
     // Only live routers count: their report key is held by their session.
     if (kv.session.empty()) continue;
-    auto doc = nlohmann::json::parse(kv.value, nullptr, false);
-    if (!doc.is_object()) continue;
     RouterReport rep;
-    rep.id = doc.value("id", kv.key.substr(p.size() + 8));
-    const auto& svc = doc["services"][r.spec.nomad.service];
-    if (!svc.is_object()) {
-      s.routers.push_back(rep);  // a router that does not route this service lags forever
-      continue;                  // unless it is told to: decide() sees an empty version
+    rep.id = api::Truncate(std::string_view(kv.key).substr(p.size() + 8), api::kMaxIdBytes);
+    auto decoded = api::DecodeRouterReport(kv.value);
+    if (auto* why = std::get_if<std::string>(&decoded)) {
+      rep.error = std::move(*why);  // not converged, and named by decide()
+      s.routers.push_back(std::move(rep));
+      continue;
     }
-    rep.applied_version = svc.value("version", "");
-    if (auto t = ParseTime(svc.value("appliedAt", ""))) rep.time = *t;
+    const auto& doc = std::get<api::RouterReportDocument>(decoded);
+    if (!doc.id.empty()) rep.id = doc.id;
+    // A router that does not route this service lags forever unless it is told to:
+    // decide() sees an empty version.
+    if (auto svc = doc.services.find(r.spec.nomad.service); svc != doc.services.end()) {
+      rep.applied_version = svc->second.version;
+      if (auto t = ParseTime(svc->second.applied_at)) rep.time = *t;
+    }
     s.routers.push_back(std::move(rep));
   }
   return s;
@@ -279,8 +303,10 @@ RolloutReconciler::ActResult RolloutReconciler::Act(
     if (!may_write_()) return failed(kNotLeader, "not the leader: status not written");
     consul::PutOptions put;
     put.cas = w->cas_index;
-    auto r =
-        consul_.KvPut(options_.kv_prefix + "status/" + s.name, StatusToJson(w->status).dump(), put);
+    // replace: a byte that slipped past the decoders must not make the write throw.
+    const std::string body =
+        StatusToJson(w->status).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    auto r = consul_.KvPut(options_.kv_prefix + "status/" + s.name, body, put);
     if (!r.ok()) {
       return failed(clients::ApiErrorKindName(r.error().kind),
                     "status write: " + ErrorText(r.error()));
@@ -394,6 +420,8 @@ ReconcileOutcome RolloutReconciler::Reconcile(const std::string& name,
         return outcome;
       }
       if (listener_ && s.status.phase) listener_->OnStatusObserved(name, s.status);
+      if (listener_) listener_->OnInputsObserved(name, InvalidInputs(s));
+      LogInvalidInputs(s);
       s.measurements = carried;
       if (s.spec) {
         outcome.nomad_namespace = s.spec->spec.nomad.namespace_;

@@ -49,6 +49,9 @@ class ReconcileListener {
   // decide(): also a status this process did not write (a resting Rollout after a restart
   // or a leadership change), so gauges can show it. Runs at every observe; keep it cheap.
   virtual void OnStatusObserved(const std::string& /*rollout*/, const RolloutStatus& /*status*/) {}
+  // After every successful observe: the keys that could not be read, by kind (InvalidInputs).
+  virtual void OnInputsObserved(const std::string& /*rollout*/,
+                                const std::map<std::string, int>& /*invalid*/) {}
 };
 
 struct ReconcileOutcome {
@@ -124,6 +127,12 @@ class RolloutReconciler {
   std::mutex targets_mu_;
   std::map<std::string, ClusterTarget> last_target_;  // by Rollout; erased when its spec is
                                                       // gone or invalid
+
+  // Logs the keys of a snapshot that could not be read, once per change (not at every
+  // observe of a key that stays bad).
+  void LogInvalidInputs(const Snapshot& s);
+  std::mutex invalid_mu_;
+  std::map<std::string, std::string> last_invalid_;  // by Rollout: what was last logged
 };
 
 // A NoOp's requeue, shortened so that it does not sleep past the next deadline of a

@@ -13,6 +13,8 @@
 #include <initializer_list>
 #include <string_view>
 
+#include "api/text.h"
+
 namespace rollouts::reconcilers {
 namespace {
 
@@ -870,6 +872,15 @@ ParseResult ParseRollout(const nlohmann::json& doc) {
 }
 
 ParseResult ParseRollout(const std::string& text) {
+  // Checked before parsing: the parser's message would quote the offending byte raw, and
+  // a message that is not UTF-8 cannot be written into the status.
+  if (auto bad = api::FirstInvalidUtf8(text)) {
+    const size_t from = *bad > 20 ? *bad - 20 : 0;
+    ParseResult result;
+    result.errors.push_back({"", "not valid UTF-8 at byte " + std::to_string(*bad) + ", in " +
+                                     api::Quote(std::string_view(text).substr(from), 40)});
+    return result;
+  }
   json doc;
   try {
     doc = json::parse(text);
@@ -882,7 +893,7 @@ ParseResult ParseRollout(const std::string& text) {
       what = what.substr(end + 2);
     }
     ParseResult result;
-    result.errors.push_back({"", "not valid JSON: " + what});
+    result.errors.push_back({"", "not valid JSON: " + api::Truncate(what, api::kMaxMessageBytes)});
     return result;
   }
   return ParseRollout(doc);

@@ -3,6 +3,8 @@
 #include <array>
 #include <cstdio>
 
+#include "api/text.h"
+
 namespace rollouts::reconcilers {
 namespace {
 
@@ -24,9 +26,22 @@ constexpr std::array<std::pair<Phase, std::string_view>, 12> kPhaseNames = {{
 }};
 
 // Tolerant field readers: a missing key or a value of the wrong type gives the fallback.
+// Every string of a status that was read is bounded: a hand-edited or corrupted status must
+// not carry an oversize field into the next write.
 std::string GetString(const json& doc, const char* key) {
   auto it = doc.find(key);
-  return it != doc.end() && it->is_string() ? it->get<std::string>() : std::string();
+  if (it == doc.end() || !it->is_string()) return std::string();
+  const std::string& text = it->get_ref<const std::string&>();
+  return text.size() <= api::kMaxMessageBytes ? text : api::Truncate(text, api::kMaxMessageBytes);
+}
+
+template <typename T>
+void KeepNewest(std::vector<T>& list, size_t max) {
+  if (list.size() > max) list.erase(list.begin(), list.end() - static_cast<std::ptrdiff_t>(max));
+}
+
+std::string Bounded(std::string text, size_t max_bytes) {
+  return text.size() <= max_bytes ? text : api::Truncate(text, max_bytes);
 }
 
 std::optional<TimePoint> GetTime(const json& doc, const char* key) {
@@ -307,6 +322,12 @@ RolloutStatus StatusFromJson(const nlohmann::json& doc) {
     status.acknowledged.push_back(
         {GetString(a, "id"), GetString(a, "verb"), GetString(a, "result"), GetTimeOr0(a, "time")});
   }
+  // The lists keep their bounds also when the document was written by someone else.
+  KeepNewest(status.conditions, kMaxConditions);
+  KeepNewest(status.analysis_runs, kMaxAnalysisRuns);
+  KeepNewest(status.events, kMaxEvents);
+  KeepNewest(status.history, kMaxHistory);
+  KeepNewest(status.acknowledged, kMaxAcks);
   return status;
 }
 
@@ -319,6 +340,7 @@ const StatusCondition* FindCondition(const RolloutStatus& status, std::string_vi
 
 void SetCondition(RolloutStatus& status, std::string type, std::string value, std::string reason,
                   std::string message, TimePoint now) {
+  message = Bounded(std::move(message), api::kMaxMessageBytes);
   for (StatusCondition& c : status.conditions) {
     if (c.type != type) continue;
     if (c.status != value) c.last_transition_time = now;
@@ -345,16 +367,39 @@ void PushBounded(std::vector<T>& list, T item, size_t bound) {
 
 void AddEvent(RolloutStatus& status, TimePoint now, std::string type, std::string reason,
               std::string message) {
-  PushBounded(status.events, Event{now, std::move(type), std::move(reason), std::move(message)},
+  PushBounded(status.events,
+              Event{now, std::move(type), std::move(reason),
+                    Bounded(std::move(message), api::kMaxMessageBytes)},
               kMaxEvents);
 }
 
 void AddHistory(RolloutStatus& status, HistoryEntry entry) {
+  entry.reason = Bounded(std::move(entry.reason), api::kMaxMessageBytes);
   PushBounded(status.history, std::move(entry), kMaxHistory);
 }
 
 void AddAck(RolloutStatus& status, ControlAck ack) {
+  ack.id = Bounded(std::move(ack.id), api::kMaxIdBytes);
+  ack.verb = Bounded(std::move(ack.verb), api::kMaxIdBytes);
+  ack.result = Bounded(std::move(ack.result), api::kMaxMessageBytes);
   PushBounded(status.acknowledged, std::move(ack), kMaxAcks);
+}
+
+DecodedStatus DecodeStatus(std::string_view bytes) {
+  DecodedStatus out;
+  if (auto bad = api::FirstInvalidUtf8(bytes)) {
+    out.error = "invalid UTF-8 at byte " + std::to_string(*bad);
+    return out;
+  }
+  const json doc = json::parse(bytes, nullptr, false);
+  if (doc.is_discarded()) {
+    out.error = "not JSON: " + api::Quote(bytes);
+  } else if (!doc.is_object()) {
+    out.error = std::string("not a JSON object but ") + doc.type_name();
+  } else {
+    out.status = StatusFromJson(doc);
+  }
+  return out;
 }
 
 bool IsAcknowledged(const RolloutStatus& status, std::string_view id) {

@@ -114,6 +114,7 @@ inline constexpr size_t kMaxEvents = 20;
 inline constexpr size_t kMaxHistory = 20;
 inline constexpr size_t kMaxAcks = 20;
 inline constexpr size_t kMaxAnalysisRuns = 6;
+inline constexpr size_t kMaxConditions = 16;
 
 struct RolloutStatus {
   std::optional<Phase> phase;  // nullopt: the controller has never written a status
@@ -142,8 +143,17 @@ struct RolloutStatus {
   std::vector<ControlAck> acknowledged;    // bounded, newest last
 };
 
-// Tolerant reader: missing or mistyped fields take their defaults; never throws.
+// Tolerant reader: missing or mistyped fields take their defaults, strings are cut to
+// api::kMaxMessageBytes; never throws.
 RolloutStatus StatusFromJson(const nlohmann::json& doc);
+
+// The status key's bytes: a status, or (error set) why they are not a status document, with
+// a default status.
+struct DecodedStatus {
+  RolloutStatus status;
+  std::string error;
+};
+DecodedStatus DecodeStatus(std::string_view bytes);
 nlohmann::json StatusToJson(const RolloutStatus& status);
 
 // Helpers that keep the bounded lists bounded and condition times honest.

@@ -1,20 +1,9 @@
 #include "reconcilers/snapshot.h"
 
-#include <array>
-
 namespace rollouts::reconcilers {
 namespace {
 
 using nlohmann::json;
-
-constexpr std::array<std::pair<ControlVerb, std::string_view>, 6> kVerbNames = {{
-    {ControlVerb::kPromote, "promote"},
-    {ControlVerb::kAbort, "abort"},
-    {ControlVerb::kRetry, "retry"},
-    {ControlVerb::kPause, "pause"},
-    {ControlVerb::kResume, "resume"},
-    {ControlVerb::kUndo, "undo"},
-}};
 
 std::string StringField(const json& doc, const char* key) {
   auto it = doc.find(key);
@@ -50,20 +39,6 @@ void CollectServices(const json& owner, std::vector<ServiceView>& out) {
 }
 
 }  // namespace
-
-std::string_view ControlVerbName(ControlVerb verb) {
-  for (const auto& [v, name] : kVerbNames) {
-    if (v == verb) return name;
-  }
-  return "promote";
-}
-
-std::optional<ControlVerb> ParseControlVerb(std::string_view name) {
-  for (const auto& [v, n] : kVerbNames) {
-    if (n == name) return v;
-  }
-  return std::nullopt;
-}
 
 const ServiceView* GroupView::Service(std::string_view service_name) const {
   for (const ServiceView& s : services) {
@@ -194,6 +169,17 @@ ServiceInstance InstanceFromHealthEntry(const nlohmann::json& entry, std::string
   }
   instance.ready = ServiceReady(instance.id, checks);
   return instance;
+}
+
+std::map<std::string, int> InvalidInputs(const Snapshot& s) {
+  std::map<std::string, int> out;
+  if (!s.spec && !s.spec_errors.empty()) out["spec"] = 1;
+  if (!s.status_error.empty()) out["status"] = 1;
+  if (s.control && !s.control->invalid.empty()) out["control"] = 1;
+  for (const RouterReport& r : s.routers) {
+    if (!r.error.empty()) ++out["router_report"];
+  }
+  return out;
 }
 
 }  // namespace rollouts::reconcilers

@@ -12,22 +12,17 @@
 #include <string_view>
 #include <vector>
 
+#include "api/control.h"
 #include "reconcilers/rollout_spec.h"
 #include "reconcilers/rollout_status.h"
 
 namespace rollouts::reconcilers {
 
-enum class ControlVerb { kPromote, kAbort, kRetry, kPause, kResume, kUndo };
-
-std::string_view ControlVerbName(ControlVerb verb);
-std::optional<ControlVerb> ParseControlVerb(std::string_view name);
-
-// <prefix>control/<name>: {"id": "...", "verb": "promote"}. Each id is handled once and
-// acknowledged in status.acknowledged.
-struct ControlRequest {
-  std::string id;
-  ControlVerb verb = ControlVerb::kPromote;
-};
+// The control command is a document of the api layer (api/control.h).
+using api::ControlRequest;
+using api::ControlVerb;
+using api::ControlVerbName;
+using api::ParseControlVerb;
 
 struct ServiceView {
   std::string name;
@@ -119,6 +114,9 @@ struct RouterReport {
   std::string id;
   std::string applied_version;  // the Active version it serves for this service
   TimePoint time{};
+  // Non-empty: the report could not be read (api::DecodeRouterReport's reason). Such a
+  // router counts as not converged, and decide() names it.
+  std::string error;
 };
 
 // A measurement taken by act() (RunProbe / RunMetricQuery) that is not yet in the status;
@@ -153,6 +151,9 @@ struct Snapshot {
 
   RolloutStatus status;              // default-constructed when there is no status key
   uint64_t status_modify_index = 0;  // CAS index; 0 = the key does not exist (cas=0)
+  // Non-empty: the status key holds something that is not a status document (why); status
+  // is then default-constructed and decide() rebuilds it from the cluster.
+  std::string status_error;
 
   std::optional<ControlRequest> control;
 
@@ -165,5 +166,10 @@ struct Snapshot {
   TimePoint now{};
   ControllerSettings settings;
 };
+
+// The keys of the snapshot that could not be read, by kind: "spec" (an invalid document),
+// "status" (not a status document), "control" (a command that cannot be executed),
+// "router_report" (one per unreadable report). Kinds with nothing wrong are left out.
+std::map<std::string, int> InvalidInputs(const Snapshot& s);
 
 }  // namespace rollouts::reconcilers

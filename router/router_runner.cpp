@@ -7,7 +7,9 @@
 #include <optional>
 #include <set>
 #include <thread>
+#include <variant>
 
+#include "api/declared_version.h"
 #include "clients/consul/blocking.h"
 #include "clients/http/http.h"
 
@@ -122,12 +124,13 @@ void RouterRunner::Run(const std::shared_ptr<http::CancelToken>& stop) {
           return consul_.KvList(options_.kv_prefix + "status/", q);
         },
         policy, stop);
+    std::map<std::string, std::optional<std::string>> last_declared;
+    std::map<std::string, std::string> unreadable_status;  // by rollout: what was logged
     while (!stop->cancelled()) {
       auto poll = watcher.PollOnce();
       if (!poll.result.ok()) {
         if (poll.result.error().kind != consul::ApiErrorKind::kCancelled) {
           LOG(WARNING) << "status watch: " << poll.result.error().ToString();
-          if (metrics_ != nullptr) metrics_->RecordWatchError("status", "");
         }
         continue;
       }
@@ -140,12 +143,23 @@ void RouterRunner::Run(const std::shared_ptr<http::CancelToken>& stop) {
       for (const consul::KvPair& kv : poll.result.value().value) {
         std::string rollout = kv.key.substr(options_.kv_prefix.size() + 7);
         if (declared.count(rollout) == 0) continue;
-        auto doc = nlohmann::json::parse(kv.value, nullptr, false);
-        if (doc.is_object() && doc.contains("activeVersion") && doc["activeVersion"].is_string() &&
-            !doc["activeVersion"].get<std::string>().empty()) {
-          declared[rollout] = doc["activeVersion"].get<std::string>();
+        auto decoded = api::DecodeDeclaredVersion(kv.value);
+        if (auto* version = std::get_if<std::optional<std::string>>(&decoded)) {
+          declared[rollout] = std::move(*version);
+          unreadable_status.erase(rollout);
+          continue;
+        }
+        // A status that is not a status document declares nothing new: keep serving what
+        // the last readable one declared rather than fall back to following tags.
+        declared[rollout] = last_declared[rollout];
+        const std::string& why = std::get<std::string>(decoded);
+        if (unreadable_status[rollout] != why) {
+          LOG(WARNING) << "status of " << rollout << " is unreadable (" << why
+                       << "); keeping its last declared version";
+          unreadable_status[rollout] = why;
         }
       }
+      last_declared = declared;
       {
         std::lock_guard lock(mu);
         for (auto& [rollout, version] : declared) core_.SetDeclaredVersion(rollout, version);

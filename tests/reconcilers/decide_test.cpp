@@ -61,7 +61,7 @@ void AddGroup(Snapshot& s, const std::string& group, const std::string& version,
 }
 
 void SetRouters(Snapshot& s, const std::string& version) {
-  s.routers = {{"r1", version, T0 - seconds(5)}, {"r2", version, T0 - seconds(5)}};
+  s.routers = {{"r1", version, T0 - seconds(5), ""}, {"r2", version, T0 - seconds(5), ""}};
 }
 
 void ClearGroup(Snapshot& s, const std::string& group) {

@@ -80,7 +80,7 @@ class FakeWorld {
         s.instances.push_back(i);
       }
     }
-    for (const SimRouter& r : routers_) s.routers.push_back({r.id, r.applied, r.applied_at});
+    for (const SimRouter& r : routers_) s.routers.push_back({r.id, r.applied, r.applied_at, ""});
     s.measurements = pending_;
     s.now = now_;
     s.settings.router_timeout = seconds(60);
