@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "api/text.h"
 #include "controller/runtime.h"
 #include "tests/controller/eventually.h"
 #include "tests/controller/mock_consul_client.h"
@@ -481,6 +482,153 @@ TEST_F(PrefetchTest, ASpecThatMovedToAnotherJobIsReadForThatJob) {
   std::lock_guard lock(mu_);
   ASSERT_TRUE(status_.has_value());
   EXPECT_EQ(nlohmann::json::parse(*status_).value("phase", ""), "InvalidSpec") << *status_;
+}
+
+// --- Keys that cannot be read (issue #20): reported, never the reconcile's failure --------
+
+class InputsListener : public reconcilers::ReconcileListener {
+ public:
+  void OnInputsObserved(const std::string& rollout,
+                        const std::map<std::string, int>& invalid) override {
+    EXPECT_EQ(rollout, "hello");
+    observed.push_back(invalid);
+  }
+  std::vector<std::map<std::string, int>> observed;
+};
+
+class BadInputTest : public FollowUpRegisterTest {
+ protected:
+  void SetUp() override {
+    FollowUpRegisterTest::SetUp();
+    ON_CALL(consul_, KvGet(_, _)).WillByDefault(Invoke([this](const std::string& key, auto&) {
+      std::lock_guard lock(mu_);
+      if (key == "rollouts/spec/hello") return Key(key, spec_);
+      if (key == "rollouts/control/hello" && control_) return Key(key, *control_);
+      if (key == "rollouts/status/hello" && status_) {
+        KvResult r = Key(key, *status_);
+        r.value().value->modify_index = status_index_;
+        return r;
+      }
+      return NoKey();
+    }));
+    // Every status body that was written, also those a CAS refused.
+    ON_CALL(consul_, KvPut("rollouts/status/hello", _, _))
+        .WillByDefault(Invoke([this](const std::string&, const std::string& value, auto& put) {
+          std::lock_guard lock(mu_);
+          bodies_.push_back(value);
+          if (put.cas && *put.cas != (status_ ? status_index_ : 0)) {
+            return clients::ApiResult<bool>(false);
+          }
+          status_ = value;
+          ++status_index_;
+          return clients::ApiResult<bool>(true);
+        }));
+  }
+
+  reconcilers::ReconcileOutcome ReconcileWith(reconcilers::ReconcileListener* listener) {
+    reconcilers::RolloutReconciler reconciler(
+        consul_, [this](const std::string&) -> nomad::NomadClient& { return nomad_; }, nullptr,
+        prober_, [] { return reconcilers::TimePoint(milliseconds(1'800'000'000'000)); },
+        [] { return true; }, reconcilers::ReconcilerOptions{}, listener);
+    return reconciler.Reconcile("hello");
+  }
+
+  // The status as last written, parsed; fails the test if there is none or it is not JSON.
+  nlohmann::json StoredStatus() {
+    std::lock_guard lock(mu_);
+    EXPECT_TRUE(status_.has_value());
+    if (!status_) return nlohmann::json::object();
+    EXPECT_EQ(api::FirstInvalidUtf8(*status_), std::nullopt);
+    return nlohmann::json::parse(*status_, nullptr, false);
+  }
+
+  std::string spec_ = kSpec;
+  std::optional<std::string> control_;
+  std::vector<std::string> bodies_;
+};
+
+TEST_F(BadInputTest, AMalformedRouterReportIsThatRoutersFailureNotTheReconciles) {
+  // Any session holder may write there; this one wrote a report of the wrong shape.
+  ON_CALL(consul_, KvList(_, _)).WillByDefault(Invoke([](const std::string& prefix, auto&) {
+    consul::QueryResult<std::vector<consul::KvPair>> out;
+    if (prefix == "rollouts/routers/") {
+      consul::KvPair kv;
+      kv.key = "rollouts/routers/x";
+      kv.value = R"({"services":"x"})";
+      kv.modify_index = 12;
+      kv.session = "5a1c0a4e-0000-4000-8000-000000000001";
+      out.value.push_back(kv);
+    }
+    return clients::ApiResult<consul::QueryResult<std::vector<consul::KvPair>>>(out);
+  }));
+  InputsListener listener;
+  auto outcome = ReconcileWith(&listener);
+  EXPECT_FALSE(outcome.error) << outcome.error_kind << ": " << outcome.message;
+  ASSERT_FALSE(listener.observed.empty());
+  for (const auto& invalid : listener.observed) {
+    EXPECT_EQ(invalid, (std::map<std::string, int>{{"router_report", 1}}));
+  }
+  // The rollout went on: the standby was deployed.
+  EXPECT_THAT(calls_, ::testing::Contains("register"));
+}
+
+TEST_F(BadInputTest, AReadableRouterReportIsNoInvalidInput) {
+  ON_CALL(consul_, KvList(_, _)).WillByDefault(Invoke([](const std::string& prefix, auto&) {
+    consul::QueryResult<std::vector<consul::KvPair>> out;
+    if (prefix == "rollouts/routers/") {
+      consul::KvPair kv;
+      kv.key = "rollouts/routers/x";
+      kv.value = R"({"id":"x","services":{"hello":{"version":"v1"}}})";
+      kv.session = "5a1c0a4e-0000-4000-8000-000000000001";
+      out.value.push_back(kv);
+    }
+    return clients::ApiResult<consul::QueryResult<std::vector<consul::KvPair>>>(out);
+  }));
+  InputsListener listener;
+  auto outcome = ReconcileWith(&listener);
+  EXPECT_FALSE(outcome.error) << outcome.message;
+  ASSERT_FALSE(listener.observed.empty());
+  for (const auto& invalid : listener.observed) EXPECT_TRUE(invalid.empty());
+}
+
+TEST_F(BadInputTest, ASpecWithAnInvalidUtf8ByteIsReportedAsInvalidSpec) {
+  const size_t at = spec_.find("\"v2\"");
+  ASSERT_NE(at, std::string::npos);
+  spec_[at + 2] = '\xFF';  // "v\xFF"
+  InputsListener listener;
+  auto outcome = ReconcileWith(&listener);
+  EXPECT_FALSE(outcome.error) << outcome.error_kind << ": " << outcome.message;
+  const nlohmann::json status = StoredStatus();
+  EXPECT_EQ(status.value("phase", ""), "InvalidSpec") << status.dump();
+  bool named = false;
+  for (const auto& c : status.value("conditions", nlohmann::json::array())) {
+    if (c.value("type", "") == "InvalidSpec") {
+      named = c.value("message", "").find("UTF-8") != std::string::npos;
+    }
+  }
+  EXPECT_TRUE(named) << status.dump();
+  ASSERT_FALSE(listener.observed.empty());
+  EXPECT_EQ(listener.observed.front(), (std::map<std::string, int>{{"spec", 1}}));
+  EXPECT_THAT(calls_, Not(::testing::Contains("register")));
+}
+
+TEST_F(BadInputTest, AControlCommandWithAHugeIdIsRejectedAndTheStatusStaysSmall) {
+  control_ = R"({"id": ")" + std::string(300 * 1024, 'i') + R"(", "verb": "promote"})";
+  InputsListener listener;
+  auto outcome = ReconcileWith(&listener);
+  EXPECT_FALSE(outcome.error) << outcome.error_kind << ": " << outcome.message;
+  {
+    std::lock_guard lock(mu_);
+    ASSERT_FALSE(bodies_.empty());
+    for (const std::string& body : bodies_) EXPECT_LT(body.size(), 64u * 1024);
+  }
+  const nlohmann::json status = StoredStatus();
+  int rejected = 0;
+  for (const auto& ack : status.value("acknowledged", nlohmann::json::array())) {
+    if (ack.value("result", "").rfind("rejected:", 0) == 0) ++rejected;
+  }
+  EXPECT_EQ(rejected, 1) << status.dump();
+  EXPECT_THAT(listener.observed, ::testing::Contains(std::map<std::string, int>{{"control", 1}}));
 }
 
 // --- ResultOf and CapAtDeadline ----------------------------------------------------------
