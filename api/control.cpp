@@ -63,9 +63,12 @@ ControlRequest DecodeControl(std::string_view bytes, uint64_t modify_index) {
   if (!doc.is_object())
     return reject("must be a JSON object {\"id\", \"verb\"}, got " + TypeOf(doc));
 
+  // An id that is cut or reserved could equal another command's: those are acknowledged
+  // under "@<index>", unique per write, instead.
   const auto id = doc.find("id");
-  if (id != doc.end() && id->is_string() && !id->get_ref<const std::string&>().empty()) {
-    out.id = Truncate(id->get_ref<const std::string&>(), kMaxIdBytes);
+  if (id != doc.end() && id->is_string()) {
+    const std::string& text = id->get_ref<const std::string&>();
+    if (!text.empty() && text.size() <= kMaxIdBytes && text[0] != '@') out.id = text;
   }
   const auto verb = doc.find("verb");
   if (verb != doc.end() && verb->is_string()) {
@@ -83,6 +86,9 @@ ControlRequest DecodeControl(std::string_view bytes, uint64_t modify_index) {
   if (id_text.size() > kMaxIdBytes) {
     return reject("\"id\" is " + std::to_string(id_text.size()) + " bytes (at most " +
                   std::to_string(kMaxIdBytes) + ")");
+  }
+  if (id_text[0] == '@') {
+    return reject("\"id\" may not start with '@' (reserved for commands without an id)");
   }
   if (verb == doc.end()) return reject("missing \"verb\" (one of " + VerbList() + ")");
   if (!verb->is_string()) return reject("\"verb\" must be a string, got " + TypeOf(*verb));

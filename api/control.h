@@ -22,9 +22,9 @@ struct ControlRequest {
   ControlRequest(std::string request_id, ControlVerb request_verb)
       : id(std::move(request_id)), verb(request_verb) {}
 
-  // What the acknowledgement carries: the id as written (at most kMaxIdBytes, else cut with
-  // a marker), or "@<ModifyIndex of the control key>" when the document has no usable id,
-  // so that each write is acknowledged once either way.
+  // What the acknowledgement carries: the id as written, or "@<ModifyIndex of the control
+  // key>" when the document has no usable id (none, not a string, longer than kMaxIdBytes,
+  // or starting with the reserved '@'), so that each write is acknowledged once either way.
   std::string id;
   ControlVerb verb = ControlVerb::kPromote;
   // Non-empty: the command cannot be executed as written (not JSON, not an object, a

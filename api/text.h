@@ -23,7 +23,8 @@ std::string Quote(std::string_view text, size_t max_chars = 60);
 
 // The text cut to at most max_bytes bytes (on a character boundary), with a marker that
 // says how much was cut; invalid UTF-8 sequences become U+FFFD. For free text we store
-// (event and condition messages, acknowledgement ids).
+// (event and condition messages, acknowledgement ids). The marker takes up to 32 bytes, so
+// a cut text may exceed a max_bytes below 32.
 std::string Truncate(std::string_view text, size_t max_bytes);
 
 // Limits of what one field of a status document may hold.

@@ -584,7 +584,7 @@ std::optional<std::pair<std::string, std::string>> Invalid(const Snapshot& s, co
 Action InvalidSpecAction(const Snapshot& s, const std::string& why, const std::string& message) {
   const StatusCondition* existing = FindCondition(s.status, kInvalidSpec);
   if (s.status.phase == Phase::kInvalidSpec && existing && existing->status == "True" &&
-      existing->reason == why && existing->message == message &&
+      existing->reason == why && existing->message == StoredMessage(message) &&
       s.status.observed_spec_index == s.spec_modify_index) {
     return NoOp{kIdleRequeue, "spec invalid: " + message};
   }
@@ -1123,7 +1123,7 @@ Action OnDraining(const Ctx& c) {
   }
   if (d.verified) return c.Wait(d.remaining, "scaleDownDelay");
   const StatusCondition* drained = FindCondition(st, kDrained);
-  if (!drained || drained->reason != "NotVerified" || drained->message != d.detail) {
+  if (!drained || drained->reason != "NotVerified" || drained->message != StoredMessage(d.detail)) {
     RolloutStatus n = c.Base();
     SetCondition(n, Str(kDrained), "False", "NotVerified", d.detail, c.now);
     return c.Write(std::move(n), "drain not verified");
@@ -1228,13 +1228,9 @@ std::optional<Action> RouterReportsCondition(const Ctx& c) {
     AddEvent(n, c.now, "Normal", "RouterReportsReadable", "every router report reads again");
     return c.Write(std::move(n), "router reports readable again");
   }
+  if (current != nullptr && current->message == StoredMessage(unreadable)) return std::nullopt;
   RolloutStatus n = c.Base();
   SetCondition(n, Str(kRouterReportsReadable), "False", "ReportUnreadable", unreadable, c.now);
-  // SetCondition bounds the message: compare what would be stored, so an unchanged problem
-  // is written once.
-  if (current != nullptr && current->message == FindCondition(n, kRouterReportsReadable)->message) {
-    return std::nullopt;
-  }
   AddEvent(n, c.now, "Warning", "RouterReportUnreadable", unreadable);
   return c.Write(std::move(n), "router report unreadable");
 }

@@ -41,7 +41,8 @@ void KeepNewest(std::vector<T>& list, size_t max) {
 }
 
 std::string Bounded(std::string text, size_t max_bytes) {
-  return text.size() <= max_bytes ? text : api::Truncate(text, max_bytes);
+  if (text.size() <= max_bytes && !api::FirstInvalidUtf8(text)) return text;
+  return api::Truncate(text, max_bytes);
 }
 
 std::optional<TimePoint> GetTime(const json& doc, const char* key) {
@@ -331,6 +332,10 @@ RolloutStatus StatusFromJson(const nlohmann::json& doc) {
   return status;
 }
 
+std::string StoredMessage(std::string message) {
+  return Bounded(std::move(message), api::kMaxMessageBytes);
+}
+
 const StatusCondition* FindCondition(const RolloutStatus& status, std::string_view type) {
   for (const StatusCondition& c : status.conditions) {
     if (c.type == type) return &c;
@@ -340,7 +345,7 @@ const StatusCondition* FindCondition(const RolloutStatus& status, std::string_vi
 
 void SetCondition(RolloutStatus& status, std::string type, std::string value, std::string reason,
                   std::string message, TimePoint now) {
-  message = Bounded(std::move(message), api::kMaxMessageBytes);
+  message = StoredMessage(std::move(message));
   for (StatusCondition& c : status.conditions) {
     if (c.type != type) continue;
     if (c.status != value) c.last_transition_time = now;

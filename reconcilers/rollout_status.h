@@ -156,6 +156,11 @@ struct DecodedStatus {
 DecodedStatus DecodeStatus(std::string_view bytes);
 nlohmann::json StatusToJson(const RolloutStatus& status);
 
+// A message as the status stores it (valid UTF-8, cut to api::kMaxMessageBytes with a
+// marker). Whoever compares a stored message with a new one compares with this, or a long
+// message would look changed at every reconcile.
+std::string StoredMessage(std::string message);
+
 // Helpers that keep the bounded lists bounded and condition times honest.
 const StatusCondition* FindCondition(const RolloutStatus& status, std::string_view type);
 // Sets a condition; lastTransitionTime changes only when the status value changes.
