@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   # toolchain
   cmake ninja-build g++ pkg-config clang-format clang-tidy
+  # the fuzz build (scripts/fuzz.sh): clang++ and libFuzzer's runtime
+  clang libclang-rt-14-dev
   # libraries (all from Debian; nothing is vendored or downloaded at build time)
   libcpprest-dev libssl-dev nlohmann-json3-dev prometheus-cpp-dev libgoogle-glog-dev
   libgtest-dev libgmock-dev libcli11-dev libboost-dev libsimdjson-dev
