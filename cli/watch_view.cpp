@@ -216,6 +216,14 @@ std::string RenderWatchView(const WatchInput& in) {
         colors.push_back({nullptr, nullptr, nullptr, VerdictColor(m.verdict)});
       }
       out += PadCells(rows, colors, color);
+      // The status keeps only the newest measurements of each metric; say how many there were.
+      for (const auto& [metric, tally] : run->tallies) {
+        if (tally.taken <= static_cast<int>(reconcilers::kKeptMeasurements)) continue;
+        out += "    " + metric + ": newest " + std::to_string(reconcilers::kKeptMeasurements) +
+               " of " + std::to_string(tally.taken) + " measurements shown (" +
+               std::to_string(tally.failed) + " failed, " +
+               std::to_string(tally.inconclusive + tally.errors) + " inconclusive or error)\n";
+      }
     }
   }
 

@@ -55,15 +55,12 @@ std::map<std::string, ControllerMetrics::AnalysisFailures> NewestRunFailures(
     const reconcilers::RolloutStatus& status) {
   std::map<std::string, ControllerMetrics::AnalysisFailures> out;
   if (status.analysis_runs.empty()) return out;
-  for (const auto& m : status.analysis_runs.back().measurements) {
-    auto& f = out[m.metric];
-    if (m.verdict == reconcilers::Verdict::kFailed) {
-      ++f.failed;
-      f.last_failed_unix = std::max(f.last_failed_unix, UnixSeconds(m.time));
-    } else if (m.verdict == reconcilers::Verdict::kError) {
-      ++f.errors;
-      f.last_error_unix = std::max(f.last_error_unix, UnixSeconds(m.time));
-    }
+  for (const auto& [metric, t] : status.analysis_runs.back().tallies) {
+    auto& f = out[metric];
+    f.failed = t.failed;
+    f.errors = t.errors;
+    if (t.last_failed) f.last_failed_unix = UnixSeconds(*t.last_failed);
+    if (t.last_error) f.last_error_unix = UnixSeconds(*t.last_error);
   }
   return out;
 }
@@ -173,16 +170,25 @@ void RecordStatusChange(ControllerMetrics& metrics, const std::string& rollout,
     metrics.RecordRollback(rollout, after.rollback_reason);
   }
 
-  // Measurements added by this write.
+  // Measurements added by this write: by the tallies (the run keeps only the newest
+  // measurements of each metric), the verdicts from the newest kept ones.
   for (const auto& run : after.analysis_runs) {
-    size_t already = 0;
-    for (const auto& old_run : before.analysis_runs) {
-      if (SameRun(old_run, run)) already = old_run.measurements.size();
+    const reconcilers::AnalysisRun* old_run = nullptr;
+    for (const auto& r : before.analysis_runs) {
+      if (SameRun(r, run)) old_run = &r;
     }
-    for (size_t i = already; i < run.measurements.size(); ++i) {
-      const auto& m = run.measurements[i];
-      const bool probe = std::string_view(m.metric).starts_with("probe-");
-      metrics.RecordGateResult(probe ? "probe" : "metrics", VerdictLabel(m.verdict));
+    for (const auto& [metric, tally] : run.tallies) {
+      int added = tally.taken;
+      if (old_run != nullptr) {
+        auto it = old_run->tallies.find(metric);
+        if (it != old_run->tallies.end()) added -= it->second.taken;
+      }
+      const bool probe = std::string_view(metric).starts_with("probe-");
+      for (auto m = run.measurements.rbegin(); m != run.measurements.rend() && added > 0; ++m) {
+        if (m->metric != metric) continue;
+        metrics.RecordGateResult(probe ? "probe" : "metrics", VerdictLabel(m->verdict));
+        --added;
+      }
     }
   }
 

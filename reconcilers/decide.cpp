@@ -252,7 +252,7 @@ void EnterWaitingHealthy(const Ctx& c, RolloutStatus& n) {
 void EnterAnalysis(const Ctx& c, RolloutStatus& n, std::string_view run_name,
                    const AnalysisSpec& analysis, const std::string& group) {
   Phase phase = run_name == kPreRun ? Phase::kAnalyzing : Phase::kVerifying;
-  n.analysis_runs.push_back(AnalysisRun{Str(run_name), n.target_version, group, c.now, {}, {}});
+  n.analysis_runs.push_back(AnalysisRun{Str(run_name), n.target_version, group, c.now, {}, {}, {}});
   if (n.analysis_runs.size() > kMaxAnalysisRuns) {
     n.analysis_runs.erase(n.analysis_runs.begin(),
                           n.analysis_runs.end() - static_cast<long>(kMaxAnalysisRuns));
@@ -414,20 +414,22 @@ std::vector<Gate> GatesOf(const AnalysisSpec& a) {
 }
 
 int CountOf(const AnalysisRun& run, const std::string& metric) {
-  return static_cast<int>(std::count_if(run.measurements.begin(), run.measurements.end(),
-                                        [&](const Measurement& m) { return m.metric == metric; }));
+  auto it = run.tallies.find(metric);
+  return it == run.tallies.end() ? 0 : it->second.taken;
 }
 
 // nullopt while the run still needs measurements and has not failed yet.
 std::optional<Verdict> Conclude(const AnalysisSpec& a, const AnalysisRun& run, std::string* why) {
   int failed = 0, inconclusive = 0;
   std::string failed_metric;
-  for (const Measurement& m : run.measurements) {
-    if (m.verdict == Verdict::kFailed) {
-      ++failed;
-      failed_metric = m.metric;
+  std::optional<TimePoint> last_failed;
+  for (const auto& [metric, t] : run.tallies) {
+    failed += t.failed;
+    inconclusive += t.inconclusive + t.errors;
+    if (t.last_failed && (!last_failed || *t.last_failed >= *last_failed)) {
+      last_failed = t.last_failed;
+      failed_metric = metric;
     }
-    if (m.verdict == Verdict::kInconclusive || m.verdict == Verdict::kError) ++inconclusive;
   }
   if (failed > a.failure_limit) {
     *why = std::to_string(failed) + " failed measurements (limit " +
@@ -447,6 +449,7 @@ std::optional<Verdict> Conclude(const AnalysisSpec& a, const AnalysisRun& run, s
 }
 
 bool ProbeFailedLast(const AnalysisRun& run) {
+  // The newest failure is always kept: it is among the newest of its metric.
   for (auto it = run.measurements.rbegin(); it != run.measurements.rend(); ++it) {
     if (it->verdict == Verdict::kFailed) {
       return it->metric == kProbeErrorRate || it->metric == kProbeP99Latency;
@@ -536,7 +539,7 @@ std::optional<Action> RecordMeasurements(const Ctx& c) {
         m.value.reset();  // NaN is not valid JSON; null says "no usable value"
       }
     }
-    run->measurements.push_back(std::move(m));
+    AddMeasurement(*run, std::move(m));
     ++recorded;
   }
   if (recorded == 0) return std::nullopt;

@@ -1,5 +1,6 @@
 #include "reconcilers/rollout_status.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 
@@ -33,6 +34,13 @@ std::string GetString(const json& doc, const char* key) {
   if (it == doc.end() || !it->is_string()) return std::string();
   const std::string& text = it->get_ref<const std::string&>();
   return text.size() <= api::kMaxMessageBytes ? text : api::Truncate(text, api::kMaxMessageBytes);
+}
+
+// A non-negative count, 0 when missing or mistyped.
+int GetCount(const json& doc, const char* key) {
+  auto it = doc.find(key);
+  if (it == doc.end() || !it->is_number_integer()) return 0;
+  return static_cast<int>(std::clamp<int64_t>(it->get<int64_t>(), 0, 1'000'000));
 }
 
 template <typename T>
@@ -215,11 +223,23 @@ nlohmann::json StatusToJson(const RolloutStatus& status) {
   for (const AnalysisRun& run : status.analysis_runs) {
     json measurements = json::array();
     for (const Measurement& m : run.measurements) measurements.push_back(MeasurementToJson(m));
+    json tallies = json::array();
+    for (const auto& [metric, t] : run.tallies) {
+      json tally = {{"metric", metric},
+                    {"taken", t.taken},
+                    {"failed", t.failed},
+                    {"inconclusive", t.inconclusive},
+                    {"errors", t.errors}};
+      PutTime(tally, "lastFailedAt", t.last_failed);
+      PutTime(tally, "lastErrorAt", t.last_error);
+      tallies.push_back(std::move(tally));
+    }
     json r = {{"name", run.name},
               {"version", run.version},
               {"group", run.group},
               {"startedAt", FormatTime(run.started_at)},
               {"measurements", std::move(measurements)},
+              {"tallies", std::move(tallies)},
               {"result", run.result ? json(VerdictName(*run.result)) : json(nullptr)}};
     runs.push_back(std::move(r));
   }
@@ -301,9 +321,24 @@ RolloutStatus StatusFromJson(const nlohmann::json& doc) {
     run.version = GetString(r, "version");
     run.group = GetString(r, "group");
     run.started_at = GetTimeOr0(r, "startedAt");
-    for (const json& m : GetArray(r, "measurements")) {
-      if (m.is_object()) run.measurements.push_back(MeasurementFromJson(m));
+    const json& tallies = GetArray(r, "tallies");
+    if (!r.contains("tallies") || !r["tallies"].is_array()) {
+      // A status written before tallies existed: every measurement is still in the list.
+      for (const json& m : GetArray(r, "measurements")) {
+        if (m.is_object()) AddMeasurement(run, MeasurementFromJson(m));
+      }
+    } else {
+      for (const json& m : GetArray(r, "measurements")) {
+        if (m.is_object()) run.measurements.push_back(MeasurementFromJson(m));
+      }
+      for (const json& t : tallies) {
+        if (!t.is_object() || run.tallies.size() >= kMaxTalliedMetrics) continue;
+        run.tallies[GetString(t, "metric")] = MetricTally{
+            GetCount(t, "taken"),  GetCount(t, "failed"),      GetCount(t, "inconclusive"),
+            GetCount(t, "errors"), GetTime(t, "lastFailedAt"), GetTime(t, "lastErrorAt")};
+      }
     }
+    KeepNewest(run.measurements, kKeptMeasurements * kMaxTalliedMetrics);
     run.result = ParseVerdict(GetString(r, "result"));
     status.analysis_runs.push_back(std::move(run));
   }
@@ -330,6 +365,28 @@ RolloutStatus StatusFromJson(const nlohmann::json& doc) {
   KeepNewest(status.history, kMaxHistory);
   KeepNewest(status.acknowledged, kMaxAcks);
   return status;
+}
+
+void AddMeasurement(AnalysisRun& run, Measurement m) {
+  MetricTally& t = run.tallies[m.metric];
+  ++t.taken;
+  if (m.verdict == Verdict::kFailed) {
+    ++t.failed;
+    t.last_failed = t.last_failed ? std::max(*t.last_failed, m.time) : m.time;
+  } else if (m.verdict == Verdict::kInconclusive) {
+    ++t.inconclusive;
+  } else if (m.verdict == Verdict::kError) {
+    ++t.errors;
+    t.last_error = t.last_error ? std::max(*t.last_error, m.time) : m.time;
+  }
+  const std::string metric = m.metric;
+  run.measurements.push_back(std::move(m));
+  size_t kept = 0;
+  for (const Measurement& k : run.measurements) kept += k.metric == metric ? 1 : 0;
+  if (kept <= kKeptMeasurements) return;
+  auto oldest = std::find_if(run.measurements.begin(), run.measurements.end(),
+                             [&](const Measurement& k) { return k.metric == metric; });
+  run.measurements.erase(oldest);
 }
 
 std::string StoredMessage(std::string message) {

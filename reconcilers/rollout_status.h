@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -71,15 +72,36 @@ struct Measurement {
   std::string message;  // error text or a note ("empty result")
 };
 
+// What one metric's measurements in one analysis run add up to. A run keeps only the
+// newest kKeptMeasurements measurements of each metric: 1000 measurements of 22 gates (the
+// schema's limits) would outgrow Consul's 512 KB value limit, and every status write would
+// then fail. The tallies count them all; decide() judges the run from the tallies.
+struct MetricTally {
+  int taken = 0;
+  int failed = 0;        // verdict Failed
+  int inconclusive = 0;  // verdict Inconclusive
+  int errors = 0;        // verdict Error
+  std::optional<TimePoint> last_failed;
+  std::optional<TimePoint> last_error;
+  bool operator==(const MetricTally&) const = default;
+};
+inline constexpr size_t kKeptMeasurements = 10;
+inline constexpr size_t kMaxTalliedMetrics = 32;  // 20 metrics + 2 probe gates, with room
+
 // One analysis run (pre- or post-promotion) of one version.
 struct AnalysisRun {
   std::string name;     // "prePromotion" | "postPromotion"
   std::string version;  // the version analysed
   std::string group;    // the Nomad group it ran in
   TimePoint started_at{};
-  std::vector<Measurement> measurements;
-  std::optional<Verdict> result;  // nullopt while running
+  std::vector<Measurement> measurements;       // the newest kKeptMeasurements of each metric
+  std::map<std::string, MetricTally> tallies;  // by metric: every measurement taken
+  std::optional<Verdict> result;               // nullopt while running
 };
+
+// Counts the measurement in its metric's tally and appends it, dropping the metric's oldest
+// kept measurement beyond kKeptMeasurements.
+void AddMeasurement(AnalysisRun& run, Measurement m);
 
 struct Event {
   TimePoint time{};

@@ -73,13 +73,13 @@ WatchInput AnalyzingInput() {
   st.current_step = reconcilers::StepRecord{"Analyzing", T("2026-11-23T10:00:00.000Z"),
                                             T("2026-11-23T10:10:00.000Z")};
   reconcilers::AnalysisRun run{
-      "prePromotion", "v2", "hello-green", T("2026-11-23T10:00:00.000Z"), {}, std::nullopt};
-  run.measurements.push_back(
-      {"probe-error-rate", 0.0, "<= 0", Verdict::kSuccessful, T("2026-11-23T10:00:20.000Z"), ""});
-  run.measurements.push_back(
-      {"error-rate", 0.0231, "< 0.01", Verdict::kFailed, T("2026-11-23T10:00:30.000Z"), ""});
-  run.measurements.push_back({"latency-p99", std::nullopt, "< 250", Verdict::kInconclusive,
-                              T("2026-11-23T10:00:40.000Z"), "empty result"});
+      "prePromotion", "v2", "hello-green", T("2026-11-23T10:00:00.000Z"), {}, {}, std::nullopt};
+  AddMeasurement(run, {"probe-error-rate", 0.0, "<= 0", Verdict::kSuccessful,
+                       T("2026-11-23T10:00:20.000Z"), ""});
+  AddMeasurement(
+      run, {"error-rate", 0.0231, "< 0.01", Verdict::kFailed, T("2026-11-23T10:00:30.000Z"), ""});
+  AddMeasurement(run, {"latency-p99", std::nullopt, "< 250", Verdict::kInconclusive,
+                       T("2026-11-23T10:00:40.000Z"), "empty result"});
   st.analysis_runs.push_back(run);
   st.events.push_back(
       {T("2026-11-23T09:59:30.000Z"), "Normal", "DeployingStandby", "deploying v2 to hello-green"});
@@ -142,6 +142,22 @@ TEST(WatchView, ShowsStepElapsedAndDeadline) {
       << view;
   // The measured value next to its threshold and verdict.
   EXPECT_NE(view.find("error-rate        0.0231  < 0.01"), std::string::npos) << view;
+}
+
+TEST(WatchView, SaysHowManyMeasurementsALongRunTook) {
+  WatchInput in = AnalyzingInput();
+  reconcilers::AnalysisRun& run = in.status.analysis_runs.back();
+  for (int k = 0; k < 25; ++k) {
+    AddMeasurement(run, {"error-rate", 0.001, "< 0.01", Verdict::kSuccessful,
+                         T("2026-11-23T10:00:31.000Z"), ""});
+  }
+  std::string view = RenderWatchView(in);
+  // 1 from the fixture + 25: the status keeps 10, the view says there were 26.
+  EXPECT_NE(view.find("error-rate: newest 10 of 26 measurements shown (1 failed, 0 "
+                      "inconclusive or error)"),
+            std::string::npos)
+      << view;
+  EXPECT_EQ(view.find("probe-error-rate: newest"), std::string::npos) << view;
 }
 
 TEST(WatchView, PassedDeadlineAndMissingJobAreSaid) {

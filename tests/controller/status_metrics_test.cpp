@@ -53,13 +53,13 @@ TEST(StatusMetricsTest, AWholeRolloutIsVisible) {
   RolloutStatus healthy = At(Phase::kHealthy, 0, "v1", "v1");
   RolloutStatus waiting = At(Phase::kWaitingHealthy, 100, "v1", "v2");
   RolloutStatus analyzing = At(Phase::kAnalyzing, 130, "v1", "v2");
-  analyzing.analysis_runs.push_back({"prePromotion", "v2", "hello-green", T(130), {}, {}});
+  analyzing.analysis_runs.push_back({"prePromotion", "v2", "hello-green", T(130), {}, {}, {}});
   RolloutStatus measured = analyzing;
   reconcilers::Measurement probe;
   probe.metric = "probe-error-rate";
   probe.value = 0.0;
   probe.verdict = reconcilers::Verdict::kSuccessful;
-  measured.analysis_runs[0].measurements.push_back(probe);
+  AddMeasurement(measured.analysis_runs[0], probe);
   RolloutStatus verifying = At(Phase::kVerifying, 150, "v2", "v2");
   verifying.analysis_runs = measured.analysis_runs;
 
@@ -182,20 +182,20 @@ TEST(StatusMetricsTest, AnalysisFailuresAndThresholdsComeFromTheStatus) {
   using reconcilers::Verdict;
   ControllerMetrics m;
   RolloutStatus analyzing = At(Phase::kAnalyzing, 100, "v1", "v2");
-  analyzing.analysis_runs.push_back({"prePromotion", "v2", "hello-green", T(100), {}, {}});
-  analyzing.analysis_runs[0].measurements.push_back(
-      Measured("probe-error-rate", 0, "<= 0", Verdict::kSuccessful, 101));
+  analyzing.analysis_runs.push_back({"prePromotion", "v2", "hello-green", T(100), {}, {}, {}});
+  AddMeasurement(analyzing.analysis_runs[0],
+                 Measured("probe-error-rate", 0, "<= 0", Verdict::kSuccessful, 101));
   analyzing.analysis_runs[0].result = Verdict::kSuccessful;
   RolloutStatus verifying = At(Phase::kVerifying, 150, "v2", "v2");
   verifying.analysis_runs = analyzing.analysis_runs;
-  verifying.analysis_runs.push_back({"postPromotion", "v2", "hello-green", T(150), {}, {}});
-  auto& post = verifying.analysis_runs.back().measurements;
-  post.push_back(Measured("error-rate", 0.001, "< 0.01", Verdict::kSuccessful, 150));
+  verifying.analysis_runs.push_back({"postPromotion", "v2", "hello-green", T(150), {}, {}, {}});
+  AddMeasurement(verifying.analysis_runs.back(),
+                 Measured("error-rate", 0.001, "< 0.01", Verdict::kSuccessful, 150));
   RolloutStatus failing = verifying;
-  failing.analysis_runs.back().measurements.push_back(
-      Measured("error-rate", 0.3, "< 0.01", Verdict::kFailed, 155));
-  failing.analysis_runs.back().measurements.push_back(
-      Measured("error-rate", 0.2, "< 0.01", Verdict::kFailed, 160));
+  AddMeasurement(failing.analysis_runs.back(),
+                 Measured("error-rate", 0.3, "< 0.01", Verdict::kFailed, 155));
+  AddMeasurement(failing.analysis_runs.back(),
+                 Measured("error-rate", 0.2, "< 0.01", Verdict::kFailed, 160));
 
   RecordStatusChange(m, "hello", RolloutStatus{}, analyzing, Now(101));
   std::string text = SerializeMetrics(*m.registry());
@@ -231,7 +231,7 @@ TEST(StatusMetricsTest, AnalysisFailuresAndThresholdsComeFromTheStatus) {
   // The next rollout starts a new run: the failures of the old one are no longer current.
   RolloutStatus next = At(Phase::kAnalyzing, 500, "v1", "v3");
   next.analysis_runs = failing.analysis_runs;
-  next.analysis_runs.push_back({"prePromotion", "v3", "hello-green", T(500), {}, {}});
+  next.analysis_runs.push_back({"prePromotion", "v3", "hello-green", T(500), {}, {}, {}});
   RecordStatusChange(m, "hello", failing, next, Now(500));
   text = SerializeMetrics(*m.registry());
   EXPECT_THAT(text, Not(HasSubstr("rollouts_analysis_failures{")));
@@ -245,9 +245,9 @@ TEST(StatusMetricsTest, AnalysisFailuresAndThresholdsComeFromTheStatus) {
 TEST(StatusMetricsTest, AnUnparsableConditionExportsNoThreshold) {
   ControllerMetrics m;
   RolloutStatus analyzing = At(Phase::kAnalyzing, 100, "v1", "v2");
-  analyzing.analysis_runs.push_back({"prePromotion", "v2", "hello-green", T(100), {}, {}});
-  analyzing.analysis_runs[0].measurements.push_back(
-      Measured("error-rate", 0.5, "about 1%", reconcilers::Verdict::kError, 101));
+  analyzing.analysis_runs.push_back({"prePromotion", "v2", "hello-green", T(100), {}, {}, {}});
+  AddMeasurement(analyzing.analysis_runs[0],
+                 Measured("error-rate", 0.5, "about 1%", reconcilers::Verdict::kError, 101));
   RecordStatusChange(m, "hello", RolloutStatus{}, analyzing, Now(101));
   std::string text = SerializeMetrics(*m.registry());
   EXPECT_THAT(text, Not(HasSubstr("rollouts_analysis_threshold{")));
@@ -266,11 +266,11 @@ RolloutStatus RestingDegraded() {
   RolloutStatus degraded = At(Phase::kDegraded, 210, "v1", "v2");
   degraded.rollback_reason = "AnalysisFailed";
   degraded.conditions.push_back(Condition("Degraded", "True", "AnalysisFailed", "2 failed"));
-  degraded.analysis_runs.push_back({"postPromotion", "v2", "hello-green", T(150), {}, {}});
-  auto& run = degraded.analysis_runs.back().measurements;
-  run.push_back(Measured("error-rate", 0.001, "< 0.01", Verdict::kSuccessful, 150));
-  run.push_back(Measured("error-rate", 0.3, "< 0.01", Verdict::kFailed, 155));
-  run.push_back(Measured("error-rate", 0.2, "< 0.01", Verdict::kFailed, 160));
+  degraded.analysis_runs.push_back({"postPromotion", "v2", "hello-green", T(150), {}, {}, {}});
+  auto& run = degraded.analysis_runs.back();
+  AddMeasurement(run, Measured("error-rate", 0.001, "< 0.01", Verdict::kSuccessful, 150));
+  AddMeasurement(run, Measured("error-rate", 0.3, "< 0.01", Verdict::kFailed, 155));
+  AddMeasurement(run, Measured("error-rate", 0.2, "< 0.01", Verdict::kFailed, 160));
   degraded.analysis_runs.back().result = Verdict::kFailed;
   return degraded;
 }
@@ -323,9 +323,9 @@ TEST(StatusMetricsTest, ASeededProcessShowsTheGaugesOfTheProcessThatWroteTheStat
   using reconcilers::Verdict;
   RolloutStatus verifying = At(Phase::kVerifying, 150, "v2", "v2");
   verifying.current_step->deadline = T(400);
-  verifying.analysis_runs.push_back({"postPromotion", "v2", "hello-green", T(150), {}, {}});
-  verifying.analysis_runs.back().measurements.push_back(
-      Measured("error-rate", 0.001, "< 0.01", Verdict::kSuccessful, 150));
+  verifying.analysis_runs.push_back({"postPromotion", "v2", "hello-green", T(150), {}, {}, {}});
+  AddMeasurement(verifying.analysis_runs.back(),
+                 Measured("error-rate", 0.001, "< 0.01", Verdict::kSuccessful, 150));
   RolloutStatus rolling = At(Phase::kRollingBack, 200, "v2", "v2");
   rolling.rollback_reason = "AnalysisFailed";
   const RolloutStatus degraded = RestingDegraded();

@@ -148,7 +148,7 @@ Snapshot WithPre(Phase phase, int count = 2) {
   Snapshot s = At(phase);
   s.spec->spec.pre_promotion = ErrorRateAnalysis(count);
   if (phase == Phase::kAnalyzing) {
-    s.status.analysis_runs.push_back({"prePromotion", "v2", kGreen, T0 - seconds(10), {}, {}});
+    s.status.analysis_runs.push_back({"prePromotion", "v2", kGreen, T0 - seconds(10), {}, {}, {}});
   }
   return s;
 }
@@ -157,15 +157,14 @@ Snapshot WithPost(Phase phase) {
   Snapshot s = At(phase);
   s.spec->spec.post_promotion = ErrorRateAnalysis(3);
   if (phase == Phase::kVerifying) {
-    s.status.analysis_runs.push_back({"postPromotion", "v2", kGreen, T0 - seconds(10), {}, {}});
+    s.status.analysis_runs.push_back({"postPromotion", "v2", kGreen, T0 - seconds(10), {}, {}, {}});
   }
   return s;
 }
 
 void AddMeasurement(Snapshot& s, const std::string& metric, std::optional<double> value,
                     Verdict verdict, TimePoint time) {
-  s.status.analysis_runs.back().measurements.push_back(
-      {metric, value, "< 0.01", verdict, time, ""});
+  AddMeasurement(s.status.analysis_runs.back(), {metric, value, "< 0.01", verdict, time, ""});
 }
 
 Snapshot WithControl(Snapshot s, ControlVerb verb, std::string id = "req-1") {
@@ -736,8 +735,8 @@ std::vector<Case> Cases() {
       [] {
         Snapshot s = WithPre(Phase::kAnalyzing);
         s.spec->spec.pre_promotion->probe = ProbeSpec{};
-        s.status.analysis_runs.back().measurements.push_back(
-            {std::string(kProbeErrorRate), 0.2, "<= 0", Verdict::kFailed, T0 - seconds(1), ""});
+        AddMeasurement(s.status.analysis_runs.back(), {std::string(kProbeErrorRate), 0.2, "<= 0",
+                                                       Verdict::kFailed, T0 - seconds(1), ""});
         return s;
       },
       [](const Action& a) { ExpectRollback(a, reason::kProbeFailed); });

@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
 #include "reconcilers/rollout_status.h"
 
 namespace rollouts::reconcilers {
@@ -44,12 +48,12 @@ RolloutStatus FullStatus() {
   s.rollback_reason = "AnalysisFailed";
   s.rollback_message = "error-rate 0.5";
   s.pause = PauseState{"Manual", Phase::kDraining, At(2500)};
-  AnalysisRun run{"postPromotion", "v2", "hello-green", At(2000), {}, Verdict::kFailed};
-  run.measurements.push_back({"error-rate", 0.5, "< 0.01", Verdict::kFailed, At(2100), ""});
-  run.measurements.push_back(
-      {"error-rate", std::nullopt, "< 0.01", Verdict::kInconclusive, At(2200), "empty result"});
+  AnalysisRun run{"postPromotion", "v2", "hello-green", At(2000), {}, {}, Verdict::kFailed};
+  AddMeasurement(run, {"error-rate", 0.5, "< 0.01", Verdict::kFailed, At(2100), ""});
+  AddMeasurement(run, {"error-rate", std::nullopt, "< 0.01", Verdict::kInconclusive, At(2200),
+                       "empty result"});
   s.analysis_runs.push_back(run);
-  s.analysis_runs.push_back({"prePromotion", "v3", "hello-blue", At(2300), {}, std::nullopt});
+  s.analysis_runs.push_back({"prePromotion", "v3", "hello-blue", At(2300), {}, {}, std::nullopt});
   s.events.push_back({At(2000), "Normal", "Flipped", "v2 is active"});
   s.history.push_back({"v1", "Succeeded", "", At(10), At(70)});
   s.acknowledged.push_back({"req-1", "pause", "accepted", At(2500)});
@@ -142,6 +146,61 @@ TEST(Phases, NamesRoundTrip) {
   }
   EXPECT_FALSE(InProgress(Phase::kHealthy));
   EXPECT_TRUE(InProgress(Phase::kPaused));
+}
+
+// The schema's largest analysis: count 1000 of 20 metrics and both probe gates. Kept whole,
+// its measurements alone would be ~2.6 MB, five times Consul's 512 KB value limit.
+TEST(AnalysisTallies, TheLargestRunStaysSmallAndCountsEveryMeasurement) {
+  AnalysisRun run{"prePromotion", "v2", "hello-green", TimePoint(milliseconds(0)), {}, {}, {}};
+  std::vector<std::string> metrics = {"probe-error-rate", "probe-p99-latency-ms"};
+  for (int i = 0; i < 20; ++i) metrics.push_back("metric-" + std::to_string(i));
+  for (int k = 0; k < 1000; ++k) {
+    for (const std::string& metric : metrics) {
+      const Verdict verdict = k % 100 == 7 ? Verdict::kFailed : Verdict::kSuccessful;
+      AddMeasurement(run, {metric, 0.001 * k, "< 0.5", verdict, TimePoint(milliseconds(1000LL * k)),
+                           "a note of some length"});
+    }
+  }
+  EXPECT_EQ(run.measurements.size(), metrics.size() * kKeptMeasurements);
+  for (const std::string& metric : metrics) {
+    const MetricTally& t = run.tallies.at(metric);
+    EXPECT_EQ(t.taken, 1000);
+    EXPECT_EQ(t.failed, 10);
+    EXPECT_EQ(t.last_failed, TimePoint(milliseconds(1000LL * 907)));
+  }
+  // The kept ones are the newest, in order.
+  EXPECT_EQ(run.measurements.back().time, TimePoint(milliseconds(1000LL * 999)));
+  RolloutStatus status;
+  status.phase = Phase::kAnalyzing;
+  for (size_t i = 0; i < kMaxAnalysisRuns; ++i) status.analysis_runs.push_back(run);
+  const std::string text = StatusToJson(status).dump();
+  EXPECT_LT(text.size(), 400u * 1024) << "six full runs must fit in one Consul value";
+  RolloutStatus back = StatusFromJson(nlohmann::json::parse(text));
+  ASSERT_EQ(back.analysis_runs.size(), kMaxAnalysisRuns);
+  EXPECT_EQ(back.analysis_runs[0].tallies, run.tallies);
+  EXPECT_EQ(back.analysis_runs[0].measurements.size(), run.measurements.size());
+}
+
+TEST(AnalysisTallies, AStatusWrittenBeforeTalliesIsCountedFromItsMeasurements) {
+  const auto doc = nlohmann::json::parse(R"({"phase": "Analyzing", "analysisRuns": [
+    {"name": "prePromotion", "version": "v2", "group": "g", "startedAt": "2026-11-23T10:00:00.000Z",
+     "measurements": [
+       {"metric": "error-rate", "value": 0.5, "condition": "< 0.01", "verdict": "Failed",
+        "time": "2026-11-23T10:00:10.000Z"},
+       {"metric": "error-rate", "value": null, "condition": "< 0.01", "verdict": "Error",
+        "time": "2026-11-23T10:00:20.000Z", "message": "refused"},
+       {"metric": "latency", "value": 0.1, "condition": "< 0.3", "verdict": "Successful",
+        "time": "2026-11-23T10:00:20.000Z"}],
+     "result": null}]})");
+  RolloutStatus status = StatusFromJson(doc);
+  ASSERT_EQ(status.analysis_runs.size(), 1u);
+  const auto& tallies = status.analysis_runs[0].tallies;
+  ASSERT_EQ(tallies.size(), 2u);
+  EXPECT_EQ(tallies.at("error-rate").taken, 2);
+  EXPECT_EQ(tallies.at("error-rate").failed, 1);
+  EXPECT_EQ(tallies.at("error-rate").errors, 1);
+  EXPECT_EQ(tallies.at("latency").taken, 1);
+  EXPECT_EQ(status.analysis_runs[0].measurements.size(), 3u);
 }
 
 }  // namespace

@@ -69,9 +69,9 @@ RolloutStatus FullStatus() {
   run.version = "v2";
   run.group = "green";
   run.started_at = At(5);
-  run.measurements.push_back({"error-rate", 0.5, "< 0.01", Verdict::kFailed, At(6), "high"});
-  run.measurements.push_back(
-      {"error-rate", std::nullopt, "< 0.01", Verdict::kInconclusive, At(7), ""});
+  AddMeasurement(run, {"error-rate", 0.5, "< 0.01", Verdict::kFailed, At(6), "high"});
+  AddMeasurement(run, {"error-rate", std::nullopt, "< 0.01", Verdict::kInconclusive, At(7), ""});
+  AddMeasurement(run, {"latency", std::nullopt, "< 0.3", Verdict::kError, At(7), "refused"});
   run.result = Verdict::kFailed;
   s.analysis_runs.push_back(run);
   AddEvent(s, At(8), "Warning", "ProbeFailed", "3 of 100 requests failed");
