@@ -280,7 +280,8 @@ class FollowUpRegisterTest : public ReconcileErrorKindTest {
     }
     ON_CALL(consul_, KvGet(_, _)).WillByDefault(Invoke([this](const std::string& key, auto&) {
       std::lock_guard lock(mu_);
-      if (key == "rollouts/spec/hello") return Key(key, kSpec);
+      if (key == "rollouts/spec/hello") return Key(key, spec_);
+      if (key == "rollouts/control/hello" && control_) return Key(key, *control_);
       if (key == "rollouts/status/hello" && status_) {
         KvResult r = Key(key, *status_);
         r.value().value->modify_index = status_index_;
@@ -291,6 +292,7 @@ class FollowUpRegisterTest : public ReconcileErrorKindTest {
     ON_CALL(consul_, KvPut("rollouts/status/hello", _, _))
         .WillByDefault(Invoke([this](const std::string&, const std::string& value, auto& put) {
           std::lock_guard lock(mu_);
+          bodies_.push_back(value);
           if (put.cas && *put.cas != (status_ ? status_index_ : 0)) {
             return clients::ApiResult<bool>(false);
           }
@@ -340,8 +342,11 @@ class FollowUpRegisterTest : public ReconcileErrorKindTest {
 
   std::mutex mu_;
   nlohmann::json job_;
+  std::string spec_ = kSpec;
+  std::optional<std::string> control_;
   std::optional<std::string> status_;
   uint64_t status_index_ = 40;
+  std::vector<std::string> bodies_;  // every status body written, also those a CAS refused
   std::vector<std::string> calls_;
 };
 
@@ -498,33 +503,6 @@ class InputsListener : public reconcilers::ReconcileListener {
 
 class BadInputTest : public FollowUpRegisterTest {
  protected:
-  void SetUp() override {
-    FollowUpRegisterTest::SetUp();
-    ON_CALL(consul_, KvGet(_, _)).WillByDefault(Invoke([this](const std::string& key, auto&) {
-      std::lock_guard lock(mu_);
-      if (key == "rollouts/spec/hello") return Key(key, spec_);
-      if (key == "rollouts/control/hello" && control_) return Key(key, *control_);
-      if (key == "rollouts/status/hello" && status_) {
-        KvResult r = Key(key, *status_);
-        r.value().value->modify_index = status_index_;
-        return r;
-      }
-      return NoKey();
-    }));
-    // Every status body that was written, also those a CAS refused.
-    ON_CALL(consul_, KvPut("rollouts/status/hello", _, _))
-        .WillByDefault(Invoke([this](const std::string&, const std::string& value, auto& put) {
-          std::lock_guard lock(mu_);
-          bodies_.push_back(value);
-          if (put.cas && *put.cas != (status_ ? status_index_ : 0)) {
-            return clients::ApiResult<bool>(false);
-          }
-          status_ = value;
-          ++status_index_;
-          return clients::ApiResult<bool>(true);
-        }));
-  }
-
   reconcilers::ReconcileOutcome ReconcileWith(reconcilers::ReconcileListener* listener) {
     reconcilers::RolloutReconciler reconciler(
         consul_, [this](const std::string&) -> nomad::NomadClient& { return nomad_; }, nullptr,
@@ -541,10 +519,6 @@ class BadInputTest : public FollowUpRegisterTest {
     EXPECT_EQ(api::FirstInvalidUtf8(*status_), std::nullopt);
     return nlohmann::json::parse(*status_, nullptr, false);
   }
-
-  std::string spec_ = kSpec;
-  std::optional<std::string> control_;
-  std::vector<std::string> bodies_;
 };
 
 TEST_F(BadInputTest, AMalformedRouterReportIsThatRoutersFailureNotTheReconciles) {
