@@ -284,96 +284,97 @@ clients::ApiResult<Snapshot> RolloutReconciler::Observe(const std::string& name)
 
 RolloutReconciler::ActResult RolloutReconciler::Act(
     const Snapshot& s, const Action& action, const std::shared_ptr<http::CancelToken>& cancel) {
+  // One overload per action kind: a new kind does not compile until it is handled.
+  return std::visit([&](const auto& a) { return ActOn(s, a, cancel); }, action);
+}
+
+RolloutReconciler::ActResult RolloutReconciler::ActOn(const Snapshot&, const NoOp&,
+                                                      const std::shared_ptr<http::CancelToken>&) {
+  return {};
+}
+
+RolloutReconciler::ActResult RolloutReconciler::ActOn(const Snapshot& s, const WriteStatus& w,
+                                                      const std::shared_ptr<http::CancelToken>&) {
+  if (!may_write_()) return Failed(kNotLeader, "not the leader: status not written");
+  consul::PutOptions put;
+  put.cas = w.cas_index;
+  // replace: a byte that slipped past the decoders must not make the write throw.
+  const std::string body =
+      StatusToJson(w.status).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  auto r = consul_.KvPut(options_.kv_prefix + "status/" + s.name, body, put);
+  if (!r.ok()) {
+    return Failed(clients::ApiErrorKindName(r.error().kind),
+                  "status write: " + ErrorText(r.error()));
+  }
+  if (!r.value()) {
+    return Conflict("status changed under us (CAS " + std::to_string(w.cas_index) + ")");
+  }
+  if (listener_) listener_->OnStatusWritten(s.name, s.status, w.status);
+  return {};
+}
+
+RolloutReconciler::ActResult RolloutReconciler::ActOn(const Snapshot& s, const RegisterJob& reg,
+                                                      const std::shared_ptr<http::CancelToken>&) {
+  if (!may_write_()) return Failed(kNotLeader, "not the leader: job not registered");
+  nomad::NomadClient& nomad = nomad_(s.spec->spec.nomad.namespace_);
+  auto r = nomad.RegisterJob(nomad::Job(reg.job), reg.enforce_index);
+  if (!r.ok()) {
+    std::string message = "job register (" + reg.reason + "): " + ErrorText(r.error());
+    if (r.error().kind == clients::ApiErrorKind::kConflict) return Conflict(std::move(message));
+    return Failed(clients::ApiErrorKindName(r.error().kind), std::move(message));
+  }
+  LOG(INFO) << s.name << ": registered job " << s.spec->spec.nomad.job << " ("
+            << DescribeJobEdit(reg.edit) << "), JobModifyIndex " << r.value().job_modify_index;
+  return {};
+}
+
+RolloutReconciler::ActResult RolloutReconciler::ActOn(
+    const Snapshot& s, const RunProbe& probe, const std::shared_ptr<http::CancelToken>& cancel) {
   ActResult out;
-  auto failed = [](std::string kind, std::string message) {
-    ActResult r;
-    r.ok = false;
-    r.error_kind = std::move(kind);
-    r.message = std::move(message);
-    return r;
-  };
-  auto conflict = [](std::string message) {
-    ActResult r;
-    r.ok = false;
-    r.conflict = true;
-    r.message = std::move(message);
-    return r;
-  };
-  if (const auto* w = std::get_if<WriteStatus>(&action)) {
-    if (!may_write_()) return failed(kNotLeader, "not the leader: status not written");
-    consul::PutOptions put;
-    put.cas = w->cas_index;
-    // replace: a byte that slipped past the decoders must not make the write throw.
-    const std::string body =
-        StatusToJson(w->status).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    auto r = consul_.KvPut(options_.kv_prefix + "status/" + s.name, body, put);
+  ProbeResult pr = prober_.Probe(probe.targets, probe.probe, cancel);
+  PendingMeasurement m{probe.run,
+                       probe.version,
+                       std::string(kProbeErrorRate),
+                       pr.error_rate,
+                       pr.total == 0 ? pr.first_error : "",
+                       s.now};
+  m.time = now_();
+  out.measurements.push_back(m);
+  if (probe.probe.max_p99_latency) {
+    PendingMeasurement lat = m;
+    lat.metric = std::string(kProbeP99Latency);
+    lat.value = pr.p99_ms;
+    out.measurements.push_back(lat);
+  }
+  if (pr.failed > 0) {
+    LOG(INFO) << s.name << ": probe " << pr.failed << "/" << pr.total
+              << " failed, first: " << pr.first_error;
+  }
+  return out;
+}
+
+RolloutReconciler::ActResult RolloutReconciler::ActOn(
+    const Snapshot&, const RunMetricQuery& q, const std::shared_ptr<http::CancelToken>& cancel) {
+  ActResult out;
+  PendingMeasurement m{q.run, q.version, q.metric.name, std::nullopt, "", now_()};
+  if (prometheus_ == nullptr) {
+    m.error = "no Prometheus configured (--prometheus-addr)";
+  } else {
+    auto r = prometheus_->Query(q.query, std::nullopt, cancel);
     if (!r.ok()) {
-      return failed(clients::ApiErrorKindName(r.error().kind),
-                    "status write: " + ErrorText(r.error()));
+      m.error = ErrorText(r.error());
+    } else if (r.value().samples.size() > 1) {
+      m.error = "query returned " + std::to_string(r.value().samples.size()) +
+                " series; a gate query must reduce to one (use sum/avg/max)";
+    } else if (!r.value().samples.empty()) {
+      const auto& v = r.value().samples[0].value;
+      // NaN stays "no value" (Inconclusive); infinities are real, comparable values.
+      if (v.kind != prometheus::ValueKind::kNaN) m.value = v.number;
+      if (v.kind == prometheus::ValueKind::kNaN) m.error = "NaN";
     }
-    if (!r.value()) {
-      return conflict("status changed under us (CAS " + std::to_string(w->cas_index) + ")");
-    }
-    if (listener_) listener_->OnStatusWritten(s.name, s.status, w->status);
-    return out;
   }
-  if (const auto* reg = std::get_if<RegisterJob>(&action)) {
-    if (!may_write_()) return failed(kNotLeader, "not the leader: job not registered");
-    nomad::NomadClient& nomad = nomad_(s.spec->spec.nomad.namespace_);
-    auto r = nomad.RegisterJob(nomad::Job(reg->job), reg->enforce_index);
-    if (!r.ok()) {
-      std::string message = "job register (" + reg->reason + "): " + ErrorText(r.error());
-      if (r.error().kind == clients::ApiErrorKind::kConflict) return conflict(std::move(message));
-      return failed(clients::ApiErrorKindName(r.error().kind), std::move(message));
-    }
-    LOG(INFO) << s.name << ": registered job " << s.spec->spec.nomad.job << " ("
-              << DescribeJobEdit(reg->edit) << "), JobModifyIndex " << r.value().job_modify_index;
-    return out;
-  }
-  if (const auto* probe = std::get_if<RunProbe>(&action)) {
-    ProbeResult pr = prober_.Probe(probe->targets, probe->probe, cancel);
-    PendingMeasurement m{probe->run,
-                         probe->version,
-                         std::string(kProbeErrorRate),
-                         pr.error_rate,
-                         pr.total == 0 ? pr.first_error : "",
-                         s.now};
-    m.time = now_();
-    out.measurements.push_back(m);
-    if (probe->probe.max_p99_latency) {
-      PendingMeasurement lat = m;
-      lat.metric = std::string(kProbeP99Latency);
-      lat.value = pr.p99_ms;
-      out.measurements.push_back(lat);
-    }
-    if (pr.failed > 0) {
-      LOG(INFO) << s.name << ": probe " << pr.failed << "/" << pr.total
-                << " failed, first: " << pr.first_error;
-    }
-    return out;
-  }
-  if (const auto* q = std::get_if<RunMetricQuery>(&action)) {
-    PendingMeasurement m{q->run, q->version, q->metric.name, std::nullopt, "", now_()};
-    if (prometheus_ == nullptr) {
-      m.error = "no Prometheus configured (--prometheus-addr)";
-    } else {
-      auto r = prometheus_->Query(q->query, std::nullopt, cancel);
-      if (!r.ok()) {
-        m.error = ErrorText(r.error());
-      } else if (r.value().samples.size() > 1) {
-        m.error = "query returned " + std::to_string(r.value().samples.size()) +
-                  " series; a gate query must reduce to one (use sum/avg/max)";
-      } else if (!r.value().samples.empty()) {
-        const auto& v = r.value().samples[0].value;
-        // NaN stays "no value" (Inconclusive); infinities are real, comparable values.
-        if (v.kind != prometheus::ValueKind::kNaN) m.value = v.number;
-        if (v.kind == prometheus::ValueKind::kNaN) m.error = "NaN";
-      }
-    }
-    out.measurements.push_back(m);
-    return out;
-  }
-  return out;  // NoOp
+  out.measurements.push_back(m);
+  return out;
 }
 
 ReconcileOutcome RolloutReconciler::Reconcile(const std::string& name,

@@ -112,8 +112,32 @@ class RolloutReconciler {
     std::string message;
     std::vector<PendingMeasurement> measurements;
   };
+  static ActResult Failed(std::string kind, std::string message) {
+    ActResult r;
+    r.ok = false;
+    r.error_kind = std::move(kind);
+    r.message = std::move(message);
+    return r;
+  }
+  static ActResult Conflict(std::string message) {
+    ActResult r;
+    r.ok = false;
+    r.conflict = true;
+    r.message = std::move(message);
+    return r;
+  }
   ActResult Act(const Snapshot& snapshot, const Action& action,
                 const std::shared_ptr<http::CancelToken>& cancel);
+  ActResult ActOn(const Snapshot& s, const NoOp& noop,
+                  const std::shared_ptr<http::CancelToken>& cancel);
+  ActResult ActOn(const Snapshot& s, const WriteStatus& write,
+                  const std::shared_ptr<http::CancelToken>& cancel);
+  ActResult ActOn(const Snapshot& s, const RegisterJob& reg,
+                  const std::shared_ptr<http::CancelToken>& cancel);
+  ActResult ActOn(const Snapshot& s, const RunProbe& probe,
+                  const std::shared_ptr<http::CancelToken>& cancel);
+  ActResult ActOn(const Snapshot& s, const RunMetricQuery& query,
+                  const std::shared_ptr<http::CancelToken>& cancel);
 
   consul::ConsulClient& consul_;
   NomadClientFor nomad_;
