@@ -1,5 +1,6 @@
 #include "api/text.h"
 
+#include <cctype>
 #include <cstdint>
 #include <cstdio>
 
@@ -46,6 +47,13 @@ std::optional<size_t> FirstInvalidUtf8(std::string_view text) {
     i += len;
   }
   return std::nullopt;
+}
+
+std::string_view TrimSpace(std::string_view text) {
+  const auto space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
+  while (!text.empty() && space(text.front())) text.remove_prefix(1);
+  while (!text.empty() && space(text.back())) text.remove_suffix(1);
+  return text;
 }
 
 std::string Quote(std::string_view text, size_t max_chars) {

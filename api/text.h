@@ -27,6 +27,9 @@ std::string Quote(std::string_view text, size_t max_chars = 60);
 // a cut text may exceed a max_bytes below 32.
 std::string Truncate(std::string_view text, size_t max_bytes);
 
+// The text without leading and trailing whitespace (std::isspace in the C locale).
+std::string_view TrimSpace(std::string_view text);
+
 // Limits of what one field of a status document may hold.
 inline constexpr size_t kMaxIdBytes = 128;        // control ids, router ids
 inline constexpr size_t kMaxMessageBytes = 1024;  // event, condition, ack, history texts

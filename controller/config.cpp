@@ -8,15 +8,10 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "api/text.h"
+
 namespace rollouts::controller {
 namespace {
-
-std::string Trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
 
 std::string FormatDuration(std::chrono::milliseconds d) {
   auto ms = d.count();
@@ -62,7 +57,7 @@ std::vector<std::string> SplitPatterns(const Setting& s) {
   std::stringstream in(s.value);
   std::string item;
   while (std::getline(in, item, ',')) {
-    item = Trim(item);
+    item = std::string(api::TrimSpace(item));
     if (item.empty()) continue;
     auto slash = item.find('/');
     if (slash == std::string::npos || slash == 0 || slash + 1 == item.size() ||
@@ -82,7 +77,7 @@ std::vector<std::string> SplitPatterns(const Setting& s) {
 }  // namespace
 
 std::chrono::milliseconds ParseDuration(const std::string& raw) {
-  std::string text = Trim(raw);
+  std::string text(api::TrimSpace(raw));
   if (text.empty()) throw std::invalid_argument("empty duration");
   if (text == "0") return std::chrono::milliseconds(0);
   std::chrono::milliseconds total{0};
@@ -113,7 +108,7 @@ std::chrono::milliseconds ParseDuration(const std::string& raw) {
 }
 
 std::pair<std::string, uint16_t> ParseHostPort(const std::string& raw) {
-  std::string text = Trim(raw);
+  std::string text(api::TrimSpace(raw));
   auto colon = text.rfind(':');
   if (colon == std::string::npos) {
     throw std::invalid_argument("'" + text + "' is not host:port");
@@ -231,8 +226,8 @@ ConfigParseResult ParseConfig(const std::vector<std::string>& args, const client
         continue;
       }
       auto from_env = env(s.env_name);
-      if (from_env && !Trim(*from_env).empty()) {
-        s.value = Trim(*from_env);
+      if (from_env && !api::TrimSpace(*from_env).empty()) {
+        s.value = std::string(api::TrimSpace(*from_env));
         s.source = "$" + s.env_name;
       } else {
         s.source = "default";
@@ -267,7 +262,7 @@ ConfigParseResult ParseConfig(const std::vector<std::string>& args, const client
 
     const Setting& prefix = *by_flag["--kv-prefix"];
     try {
-      config.kv_prefix = NormalizeKvPrefix(Trim(prefix.value));
+      config.kv_prefix = NormalizeKvPrefix(std::string(api::TrimSpace(prefix.value)));
     } catch (const std::invalid_argument& e) {
       Invalid(prefix, e.what());
     }

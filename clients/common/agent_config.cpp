@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "api/text.h"
+
 namespace rollouts::clients {
 namespace {
 
@@ -13,13 +15,6 @@ std::string Lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
-}
-
-std::string Trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
 }
 
 // Go's strconv.ParseBool, which is what the Consul CLI uses for CONSUL_HTTP_SSL.
@@ -35,7 +30,7 @@ std::optional<bool> ParseBool(const std::string& raw) {
 
 std::string Get(const EnvLookup& env, const std::string& name) {
   auto v = env(name);
-  return v ? Trim(*v) : std::string();
+  return v ? std::string(api::TrimSpace(*v)) : std::string();
 }
 
 http::TlsConfig TlsFromEnv(const EnvLookup& env, const std::string& prefix) {
@@ -73,7 +68,7 @@ EnvLookup ProcessEnv() {
 }
 
 std::string NormalizeAddress(const std::string& address, const std::string& default_scheme) {
-  std::string addr = Trim(address);
+  std::string addr(api::TrimSpace(address));
   if (addr.empty()) throw std::invalid_argument("empty agent address");
   std::string scheme = default_scheme;
   std::string rest = addr;

@@ -1,8 +1,8 @@
 #include "clients/nomad/nomad_errors.h"
 
-#include <cctype>
 #include <charconv>
 
+#include "api/text.h"
 #include "clients/nomad/nomad_client.h"
 
 namespace rollouts::nomad {
@@ -13,14 +13,6 @@ constexpr std::string_view kConflictMarker = "conflicting job modify index: ";
 // "... N: job exists with conflicting job modify index: M", "... 0: job already exists"
 // and "... N: job does not exist". All three mean "the job moved under you".
 constexpr std::string_view kEnforcePrefix = "Enforcing job modify index ";
-
-std::string Trim(const std::string& s) {
-  size_t begin = 0;
-  size_t end = s.size();
-  while (begin < end && std::isspace(static_cast<unsigned char>(s[begin]))) ++begin;
-  while (end > begin && std::isspace(static_cast<unsigned char>(s[end - 1]))) --end;
-  return s.substr(begin, end - begin);
-}
 
 bool Contains(const std::string& text, std::string_view needle) {
   return text.find(needle) != std::string::npos;
@@ -40,7 +32,7 @@ clients::ApiError ClassifyNomadError(CallKind call, const std::string& endpoint,
   clients::ApiError e;
   e.status = status;
   e.endpoint = endpoint;
-  e.message = Trim(body);
+  e.message = std::string(api::TrimSpace(body));
   if (e.message.empty()) e.message = "HTTP " + std::to_string(status) + " with an empty body";
   if (status == 401 || status == 403) {
     e.kind = ApiErrorKind::kUnauthorized;

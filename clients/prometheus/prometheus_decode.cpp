@@ -1,21 +1,14 @@
 #include "clients/prometheus/prometheus_decode.h"
 
-#include <cctype>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+
+#include "api/text.h"
 
 namespace rollouts::prometheus {
 namespace {
 
 using nlohmann::json;
-
-std::string Trim(const std::string& s) {
-  size_t begin = 0;
-  size_t end = s.size();
-  while (begin < end && std::isspace(static_cast<unsigned char>(s[begin]))) ++begin;
-  while (end > begin && std::isspace(static_cast<unsigned char>(s[end - 1]))) --end;
-  return s.substr(begin, end - begin);
-}
 
 // Prometheus' errorType values (web/api/v1): bad_data and execution are the query's
 // fault, timeout/canceled/unavailable/internal the server's.
@@ -84,13 +77,14 @@ ApiResult<QueryResult> DecodeQueryResponse(int status, const std::string& body,
   }
   if (status < 200 || status >= 300) {
     // Not Prometheus' envelope: a proxy or a server that is not Prometheus.
-    std::string text = Trim(body);
+    std::string text(api::TrimSpace(body));
     if (text.empty()) text = "HTTP " + std::to_string(status) + " with an empty body";
     return ApiError{KindForErrorType("", status), status, endpoint, text};
   }
   if (!is_envelope || doc["status"] != "success") {
-    return ApiError{ApiErrorKind::kDecode, status, endpoint,
-                    "not a Prometheus API response: " + Trim(body).substr(0, 200)};
+    return ApiError{
+        ApiErrorKind::kDecode, status, endpoint,
+        "not a Prometheus API response: " + std::string(api::TrimSpace(body).substr(0, 200))};
   }
   try {
     QueryResult result = DecodeData(doc.at("data"));

@@ -499,5 +499,13 @@ TEST(DecodeControl, AnIdStartingWithAtIsReserved) {
   EXPECT_EQ(r.id, "@21");
 }
 
+TEST(TrimSpace, DropsLeadingAndTrailingWhitespaceOnly) {
+  EXPECT_EQ(TrimSpace(" \t\r\n a b \v\f\n"), "a b");
+  EXPECT_EQ(TrimSpace("a"), "a");
+  EXPECT_EQ(TrimSpace(" \n\t "), "");
+  EXPECT_EQ(TrimSpace(""), "");
+  EXPECT_EQ(TrimSpace("\xC3\xA9 "), "\xC3\xA9") << "bytes above 0x7F are not space";
+}
+
 }  // namespace
 }  // namespace rollouts::api
