@@ -305,7 +305,7 @@ void AfterHealthy(const Ctx& c, RolloutStatus& n) {
 
 void AfterAnalysisPassed(const Ctx& c, RolloutStatus& n) {
   if (!c.spec.blue_green.auto_promote) {
-    EnterPaused(c, n, "AwaitingPromotion", Phase::kPromoting,
+    EnterPaused(c, n, Str(reason::kAwaitingPromotion), Phase::kPromoting,
                 n.target_version + " is ready; waiting for promote");
     return;
   }
@@ -779,7 +779,8 @@ Action HandleControl(const Ctx& c, const ControlRequest& req) {
       }
       if (phase == Phase::kDeployingStandby || phase == Phase::kWaitingHealthy ||
           phase == Phase::kAnalyzing || phase == Phase::kVerifying || phase == Phase::kDraining) {
-        EnterPaused(c, n, "Manual", phase, "paused in " + phase_name + " (" + req.id + ")");
+        EnterPaused(c, n, Str(reason::kManualPause), phase,
+                    "paused in " + phase_name + " (" + req.id + ")");
         return Acknowledge(c, std::move(n), req, "accepted");
       }
       return Acknowledge(c, std::move(n), req, "rejected: cannot pause in " + phase_name);
@@ -787,7 +788,7 @@ Action HandleControl(const Ctx& c, const ControlRequest& req) {
       if (phase != Phase::kPaused || !st.pause) {
         return Acknowledge(c, std::move(n), req, "ignored: not paused");
       }
-      if (st.pause->reason == "AwaitingPromotion") {
+      if (st.pause->reason == reason::kAwaitingPromotion) {
         return Acknowledge(c, std::move(n), req, "rejected: waiting for promote, not paused");
       }
       const PauseState pause = *st.pause;
@@ -803,7 +804,7 @@ Action HandleControl(const Ctx& c, const ControlRequest& req) {
           AnalysisRun* run = FindRun(n, pre ? kPreRun : kPostRun, n.target_version);
           if (!a) {
             pre ? AfterAnalysisPassed(c, n) : EnterDraining(c, n);
-          } else if (pause.reason == "AnalysisInconclusive" || !run || run->result) {
+          } else if (pause.reason == reason::kAnalysisInconclusive || !run || run->result) {
             // An inconclusive run is judged again from scratch.
             EnterAnalysis(c, n, pre ? kPreRun : kPostRun, *a,
                           pre ? c.Other(n.stable_group) : n.active_group);
@@ -1003,7 +1004,8 @@ Action OnAnalysis(const Ctx& c, bool pre) {
                     what);
     } else {
       // Not knowing is not passing: a human decides (promote, resume to re-run, abort).
-      EnterPaused(c, n, "AnalysisInconclusive", pre ? Phase::kAnalyzing : Phase::kVerifying, what);
+      EnterPaused(c, n, Str(reason::kAnalysisInconclusive),
+                  pre ? Phase::kAnalyzing : Phase::kVerifying, what);
     }
     return c.Write(std::move(n), what);
   }

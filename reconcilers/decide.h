@@ -105,6 +105,10 @@ inline constexpr std::string_view kCancelled = "Cancelled";
 inline constexpr std::string_view kSpecReverted = "SpecReverted";
 inline constexpr std::string_view kNewVersionUnhealthy = "NewVersionUnhealthy";
 inline constexpr std::string_view kJobNotAllowed = "JobNotAllowed";
+// Why a Rollout is Paused (status.pause.reason).
+inline constexpr std::string_view kAwaitingPromotion = "AwaitingPromotion";
+inline constexpr std::string_view kManualPause = "Manual";
+inline constexpr std::string_view kAnalysisInconclusive = "AnalysisInconclusive";
 // A control command that cannot be executed as written (event; the ack says why).
 inline constexpr std::string_view kControlRejected = "ControlRejected";
 }  // namespace reason
