@@ -3,6 +3,8 @@
 #include <simdjson.h>
 
 #include <charconv>
+#include <cstdint>
+#include <limits>
 #include <stdexcept>
 
 #include "clients/consul/base64.h"
@@ -31,14 +33,27 @@ std::string Str(const json& j, const char* name) {
   return f.is_null() ? std::string() : f.get<std::string>();
 }
 
+// Numbers are checked before conversion: nlohmann's get<> of a float or a negative number
+// into an unsigned type is a float-to-integer conversion out of range (undefined behaviour),
+// not an exception. Found by fuzz/consul_fuzzer.cpp (CreateIndex 5e99).
 uint64_t U64(const json& j, const char* name) {
   const json& f = Field(j, name);
-  return f.is_null() ? 0 : f.get<uint64_t>();
+  if (f.is_null()) return 0;
+  if (!f.is_number_unsigned() && !(f.is_number_integer() && f.get<int64_t>() >= 0)) {
+    throw std::invalid_argument(std::string(name) + " is not a non-negative integer");
+  }
+  return f.get<uint64_t>();
 }
 
 int Int(const json& j, const char* name) {
   const json& f = Field(j, name);
-  return f.is_null() ? 0 : f.get<int>();
+  if (f.is_null()) return 0;
+  if (!f.is_number_integer() || f.get<int64_t>() < std::numeric_limits<int>::min() ||
+      f.get<int64_t>() > std::numeric_limits<int>::max() ||
+      (f.is_number_unsigned() && f.get<uint64_t>() > uint64_t{INT32_MAX})) {
+    throw std::invalid_argument(std::string(name) + " is not an integer in int range");
+  }
+  return f.get<int>();
 }
 
 std::vector<std::string> Strings(const json& j) {

@@ -251,7 +251,7 @@ Evaluation DecodeEvaluation(const json& j) {
   if (const json* queued = Present(j, "QueuedAllocations")) {
     RequireObject(*queued, "QueuedAllocations");
     for (auto it = queued->begin(); it != queued->end(); ++it) {
-      e.queued_allocations[it.key()] = it.value().get<uint64_t>();
+      e.queued_allocations[it.key()] = U64(*queued, it.key().c_str());
     }
   }
   e.create_index = U64(j, "CreateIndex");

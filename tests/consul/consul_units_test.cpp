@@ -122,6 +122,18 @@ TEST(FormatWait, WholeSecondsOrMilliseconds) {
   EXPECT_EQ(FormatWait(std::chrono::milliseconds(0)), "0s");
 }
 
+TEST(DecodeKvPair, RefusesIndexesThatAreNotNonNegativeIntegers) {
+  // A float or a negative number used to be converted with get<uint64_t>() (undefined
+  // behaviour: fuzz/regressions/consul/create-index-5e99.json); now it is a decode error.
+  for (const char* index : {"5e99", "-1", "1.5", "\"7\""}) {
+    const auto j = nlohmann::json::parse(std::string(R"({"Key": "k", "CreateIndex": )") + index +
+                                         R"(, "ModifyIndex": 3})");
+    EXPECT_THROW(DecodeKvPair(j), std::invalid_argument) << index;
+  }
+  EXPECT_EQ(DecodeKvPair(nlohmann::json::parse(R"({"Key": "k", "ModifyIndex": 3})")).modify_index,
+            3u);
+}
+
 TEST(DecodeKvIndexes, KeepsKeyAndModifyIndexOfTopLevelFieldsOnly) {
   // Field order as Consul writes it, plus a nested object whose fields must not leak.
   const std::string body = R"([
