@@ -2,6 +2,10 @@
 # Installs every Debian package the build, the tests and the demo need. Idempotent and
 # quiet when everything is already there. Needs root (it is run as root on CI).
 set -euo pipefail
+# One run at a time: CI starts the sanitizer build (scripts/test-sanitizers.sh) beside
+# README command (2), and both begin here; two apt-gets at once would fail on dpkg's lock.
+exec 9>/tmp/rollouts-install-deps.lock
+flock 9
 
 packages=(
   # toolchain
