@@ -6,44 +6,33 @@
 #include <nlohmann/json.hpp>
 
 #include "clients/consul/consul_decode.h"
+#include "fuzz/fuzz_check.h"
 #include "reconcilers/snapshot.h"
-
-namespace {
-
-template <typename F>
-void Decode(F decode) {
-  try {
-    decode();
-  } catch (const std::exception&) {
-  }
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace rollouts;
   using nlohmann::json;
   const std::string_view body(reinterpret_cast<const char*>(data), size);
   // A ?recurse watch reads the body with simdjson, without building it.
-  Decode([&] { consul::DecodeKvIndexes(body); });
+  rollouts::fuzz::DecodeMayThrow([&] { consul::DecodeKvIndexes(body); });
 
   const json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return 0;
-  Decode([&] { consul::DecodeKvPairs(j); });
-  Decode([&] { consul::DecodeKvPair(j); });
-  Decode([&] { consul::DecodeStrings(j); });
-  Decode([&] { consul::DecodeSession(j); });
-  Decode([&] { consul::DecodeSessions(j); });
-  Decode([&] { consul::DecodeHealthChecks(j); });
-  Decode([&] { consul::DecodeServiceEntries(j); });
-  Decode([&] {
+  rollouts::fuzz::DecodeMayThrow([&] { consul::DecodeKvPairs(j); });
+  rollouts::fuzz::DecodeMayThrow([&] { consul::DecodeKvPair(j); });
+  rollouts::fuzz::DecodeMayThrow([&] { consul::DecodeStrings(j); });
+  rollouts::fuzz::DecodeMayThrow([&] { consul::DecodeSession(j); });
+  rollouts::fuzz::DecodeMayThrow([&] { consul::DecodeSessions(j); });
+  rollouts::fuzz::DecodeMayThrow([&] { consul::DecodeHealthChecks(j); });
+  rollouts::fuzz::DecodeMayThrow([&] { consul::DecodeServiceEntries(j); });
+  rollouts::fuzz::DecodeMayThrow([&] {
     if (j.is_array()) {
       for (const json& e : j) consul::DecodeCatalogServiceEntry(e);
     }
   });
-  Decode([&] { consul::DecodeCatalogServices(j); });
-  Decode([&] { consul::DecodeTxnResult(j); });
-  Decode([&] { consul::DecodeTxnErrors(j); });
+  rollouts::fuzz::DecodeMayThrow([&] { consul::DecodeCatalogServices(j); });
+  rollouts::fuzz::DecodeMayThrow([&] { consul::DecodeTxnResult(j); });
+  rollouts::fuzz::DecodeMayThrow([&] { consul::DecodeTxnErrors(j); });
   // rolloutd's view of /v1/health/service/<name>: tolerant, never throws.
   if (j.is_array()) {
     for (const json& entry : j) reconcilers::InstanceFromHealthEntry(entry, "hello");

@@ -33,4 +33,14 @@ inline void CheckDumps(const char* what, const nlohmann::json& doc) {
   }
 }
 
+// Runs a client decoder that may throw on a body of the wrong shape: the clients turn any
+// std::exception into a kDecode error, so throwing is allowed; crashing and UB are not.
+template <typename F>
+void DecodeMayThrow(F decode) {
+  try {
+    decode();
+  } catch (const std::exception&) {
+  }
+}
+
 }  // namespace rollouts::fuzz

@@ -6,19 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "clients/nomad/nomad_decode.h"
+#include "fuzz/fuzz_check.h"
 #include "reconcilers/snapshot.h"
-
-namespace {
-
-template <typename F>
-void Decode(F decode) {
-  try {
-    decode();
-  } catch (const std::exception&) {
-  }
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace rollouts::nomad;
@@ -26,18 +15,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view body(reinterpret_cast<const char*>(data), size);
   const json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return 0;
-  Decode([&] { decode::DecodeWriteResponse(j); });
-  Decode([&] { decode::DecodePlan(j); });
-  Decode([&] { decode::DecodeJobVersions(j); });
-  Decode([&] { decode::DecodeAllocation(j); });
-  Decode([&] { decode::DecodeList<AllocationStub>(j, decode::DecodeAllocationStub); });
-  Decode([&] { decode::DecodeDeployment(j); });
-  Decode([&] { decode::DecodeList<Deployment>(j, decode::DecodeDeployment); });
-  Decode([&] { decode::DecodeEvaluation(j); });
-  Decode([&] { decode::DecodeList<Evaluation>(j, decode::DecodeEvaluation); });
-  Decode([&] { decode::DecodeJobSummary(j); });
-  Decode([&] { decode::DecodeList<JobListStub>(j, decode::DecodeJobListStub); });
-  Decode([&] { decode::DecodeJobScaleStatus(j); });
+  rollouts::fuzz::DecodeMayThrow([&] { decode::DecodeWriteResponse(j); });
+  rollouts::fuzz::DecodeMayThrow([&] { decode::DecodePlan(j); });
+  rollouts::fuzz::DecodeMayThrow([&] { decode::DecodeJobVersions(j); });
+  rollouts::fuzz::DecodeMayThrow([&] { decode::DecodeAllocation(j); });
+  rollouts::fuzz::DecodeMayThrow(
+      [&] { decode::DecodeList<AllocationStub>(j, decode::DecodeAllocationStub); });
+  rollouts::fuzz::DecodeMayThrow([&] { decode::DecodeDeployment(j); });
+  rollouts::fuzz::DecodeMayThrow(
+      [&] { decode::DecodeList<Deployment>(j, decode::DecodeDeployment); });
+  rollouts::fuzz::DecodeMayThrow([&] { decode::DecodeEvaluation(j); });
+  rollouts::fuzz::DecodeMayThrow(
+      [&] { decode::DecodeList<Evaluation>(j, decode::DecodeEvaluation); });
+  rollouts::fuzz::DecodeMayThrow([&] { decode::DecodeJobSummary(j); });
+  rollouts::fuzz::DecodeMayThrow(
+      [&] { decode::DecodeList<JobListStub>(j, decode::DecodeJobListStub); });
+  rollouts::fuzz::DecodeMayThrow([&] { decode::DecodeJobScaleStatus(j); });
   // GET /v1/job/<id> as rolloutd reads it (the client's Job only checks for an object).
   rollouts::reconcilers::JobView::FromDocument(j);
   return 0;
